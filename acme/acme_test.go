@@ -1,0 +1,294 @@
+package acme_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-acme/lego/v4/challenge/dns01"
+
+	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/internal/acmetest"
+)
+
+// ca starts Pebble and registers an account.
+func ca(t *testing.T, opts acmetest.Options) (*acmetest.Server, *acme.Client) {
+	t.Helper()
+	srv := acmetest.StartT(t, opts)
+	cfg := acme.Config{Directory: srv.DirectoryURL(), HTTPClient: srv.HTTPClient()}
+	acct, err := acme.Register(context.Background(), cfg, "ops@example.com", acme.RegisterOptions{AgreeTOS: true})
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if acct.URI == "" {
+		t.Fatal("Register: no account URI")
+	}
+	cl, err := acme.NewClient(cfg, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, cl
+}
+
+func httpAddr(srv *acmetest.Server) string { return "127.0.0.1:" + strconv.Itoa(srv.HTTPPort()) }
+
+// verify checks cert against the CA's root and the names.
+func verify(t *testing.T, srv *acmetest.Server, cert *acme.Certificate, names ...string) {
+	t.Helper()
+	if err := cert.Validate(names, time.Now()); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	roots, err := srv.Roots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cert.Chain {
+		inter.AddCert(c)
+	}
+	for _, n := range names {
+		if _, err := cert.Leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: strings.Replace(n, "*", "x", 1)}); err != nil {
+			t.Fatalf("leaf does not verify against Pebble's root for %s: %v", n, err)
+		}
+	}
+}
+
+func TestClient_Obtain_HTTP01SharedResponder(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	cert, err := cl.Obtain(context.Background(), acme.Request{
+		Domains:   []string{"a.example", "www.a.example"},
+		Challenge: acme.Challenge{Type: acme.HTTP01, HTTPAddr: httpAddr(srv)},
+	})
+	if err != nil {
+		t.Fatalf("Obtain: %v", err)
+	}
+	verify(t, srv, cert, "a.example", "www.a.example")
+	// The shared responder is one per address: a second order reuses it.
+	r1, _ := acme.SharedHTTPResponder(httpAddr(srv))
+	r2, _ := acme.SharedHTTPResponder(httpAddr(srv))
+	if r1 != r2 {
+		t.Fatal("SharedHTTPResponder returned two responders for one address")
+	}
+}
+
+func TestClient_Obtain_KeyTypes(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	for _, kt := range []acme.KeyType{acme.EC384, acme.RSA2048} {
+		cert, err := cl.Obtain(context.Background(), acme.Request{
+			Domains: []string{"k.example"}, KeyType: kt,
+			Challenge: acme.Challenge{HTTPAddr: httpAddr(srv)},
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", kt, err)
+		}
+		verify(t, srv, cert, "k.example")
+		want := x509.ECDSA
+		if kt == acme.RSA2048 {
+			want = x509.RSA
+		}
+		if cert.Leaf.PublicKeyAlgorithm != want {
+			t.Fatalf("%s: key algorithm %v", kt, cert.Leaf.PublicKeyAlgorithm)
+		}
+	}
+}
+
+func TestClient_Obtain_Webroot(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	root := t.TempDir()
+	ln, err := net.Listen("tcp", httpAddr(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.FileServer(http.Dir(root))}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+
+	cert, err := cl.Obtain(context.Background(), acme.Request{
+		Domains:   []string{"web.example"},
+		Challenge: acme.Challenge{Type: acme.HTTP01, Webroot: root},
+	})
+	if err != nil {
+		t.Fatalf("Obtain: %v", err)
+	}
+	verify(t, srv, cert, "web.example")
+	left, _ := os.ReadDir(filepath.Join(root, ".well-known", "acme-challenge"))
+	if len(left) != 0 {
+		t.Fatalf("webroot tokens not cleaned up: %d left", len(left))
+	}
+}
+
+// txtProvider publishes DNS-01 records in the test DNS server.
+type txtProvider struct{ srv *acmetest.Server }
+
+func (p txtProvider) Present(domain, token, keyAuth string) error {
+	info := dns01.GetChallengeInfo(domain, keyAuth)
+	p.srv.SetTXT(info.FQDN, info.Value)
+	return nil
+}
+
+func (p txtProvider) CleanUp(domain, token, keyAuth string) error {
+	p.srv.ClearTXT(dns01.GetChallengeInfo(domain, keyAuth).FQDN)
+	return nil
+}
+
+func (p txtProvider) Timeout() (time.Duration, time.Duration) {
+	return 10 * time.Second, 50 * time.Millisecond
+}
+
+func TestClient_Obtain_DNS01WildcardAndApex(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	cert, err := cl.Obtain(context.Background(), acme.Request{
+		Domains: []string{"*.wild.example", "wild.example"},
+		Challenge: acme.Challenge{Type: acme.DNS01, DNS: txtProvider{srv},
+			DNSResolvers: []string{srv.DNSAddr()}},
+	})
+	if err != nil {
+		t.Fatalf("Obtain: %v", err)
+	}
+	verify(t, srv, cert, "*.wild.example", "wild.example")
+	if cert.Leaf.VerifyHostname("a.wild.example") != nil || cert.Leaf.VerifyHostname("a.b.wild.example") == nil {
+		t.Fatal("wildcard coverage wrong")
+	}
+}
+
+func TestClient_Obtain_TLSALPN01(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	cert, err := cl.Obtain(context.Background(), acme.Request{
+		Domains:   []string{"alpn.example"},
+		Challenge: acme.Challenge{Type: acme.TLSALPN01, TLSAddr: "127.0.0.1:" + strconv.Itoa(srv.TLSPort())},
+	})
+	if err != nil {
+		t.Fatalf("Obtain: %v", err)
+	}
+	verify(t, srv, cert, "alpn.example")
+}
+
+func TestClient_Revoke_CAReportsRevoked(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	ctx := context.Background()
+	cert, err := cl.Obtain(ctx, acme.Request{Domains: []string{"rv.example"}, Challenge: acme.Challenge{HTTPAddr: httpAddr(srv)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err := srv.CertStatus(ctx, cert.Serial()); err != nil || st != "Valid" {
+		t.Fatalf("status before revoke = %q, %v", st, err)
+	}
+	if err := cl.Revoke(ctx, cert.CertPEM, acme.RevocationReasons["keyCompromise"]); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	st, reason, err := srv.CertStatus(ctx, cert.Serial())
+	if err != nil || st != "Revoked" || reason != 1 {
+		t.Fatalf("status after revoke = %q reason %d, %v", st, reason, err)
+	}
+}
+
+func TestClient_RenewalInfo_ReplacesSent(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	ctx := context.Background()
+	ch := acme.Challenge{HTTPAddr: httpAddr(srv)}
+	cert, err := cl.Obtain(ctx, acme.Request{Domains: []string{"ari.example"}, Challenge: ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ri, err := cl.RenewalInfo(ctx, cert.Leaf)
+	if err != nil {
+		t.Fatalf("RenewalInfo: %v", err)
+	}
+	if !ri.Start.After(cert.Leaf.NotBefore) || !ri.End.Before(cert.Leaf.NotAfter) {
+		t.Fatalf("window %v..%v outside validity %v..%v", ri.Start, ri.End, cert.Leaf.NotBefore, cert.Leaf.NotAfter)
+	}
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := srv.SetRenewalInfo(ctx, cert.CertPEM, start, start.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ri, err = cl.RenewalInfo(ctx, cert.Leaf)
+	if err != nil || !ri.Start.Equal(start) {
+		t.Fatalf("RenewalInfo after SetRenewalInfo = %+v, %v", ri, err)
+	}
+	before := srv.OrdersWithReplaces()
+	next, err := cl.Obtain(ctx, acme.Request{Domains: []string{"ari.example"}, Challenge: ch, Replaces: cert.Leaf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.OrdersWithReplaces() != before+1 {
+		t.Fatalf("order did not carry replaces")
+	}
+	id, _ := acme.CertID(cert.Leaf)
+	if next.Replaces != id {
+		t.Fatalf("Replaces = %q, want %q", next.Replaces, id)
+	}
+}
+
+func TestClient_Obtain_RateLimitedTyped(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	srv.FailNewOrders(1, http.StatusTooManyRequests, 90*time.Second)
+	_, err := cl.Obtain(context.Background(), acme.Request{Domains: []string{"rl.example"}, Challenge: acme.Challenge{HTTPAddr: httpAddr(srv)}})
+	var rl *acme.RateLimitedError
+	if !errors.As(err, &rl) {
+		t.Fatalf("error %v is not a RateLimitedError", err)
+	}
+	if rl.RetryAfter != 90*time.Second {
+		t.Fatalf("RetryAfter = %v, want 90s", rl.RetryAfter)
+	}
+}
+
+func TestClient_Obtain_ValidationFailedTyped(t *testing.T) {
+	_, cl := ca(t, acmetest.Options{})
+	// A responder that is not listening: the CA cannot fetch the token.
+	_, err := cl.Obtain(context.Background(), acme.Request{Domains: []string{"nope.example"},
+		Challenge: acme.Challenge{HTTPResponder: acme.NewHTTPResponder()}})
+	var ve *acme.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v is not a ValidationError", err)
+	}
+	if ve.Domain != "nope.example" || ve.Detail == "" {
+		t.Fatalf("ValidationError = %+v", ve)
+	}
+}
+
+func TestRegister_UnreachableFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	start := time.Now()
+	_, err = acme.Register(context.Background(), acme.Config{Directory: "https://" + addr + "/dir"}, "", acme.RegisterOptions{AgreeTOS: true})
+	var ue *acme.UnreachableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v is not an UnreachableError", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
+func TestRegister_RequiresTOS(t *testing.T) {
+	_, err := acme.Register(context.Background(), acme.Config{Directory: "https://127.0.0.1:1/dir"}, "", acme.RegisterOptions{})
+	if !errors.Is(err, acme.ErrTOSNotAgreed) {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestRegister_EAB(t *testing.T) {
+	srv := acmetest.StartT(t, acmetest.Options{RequireEAB: true, EABKeys: map[string]string{"kid-1": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"}})
+	cfg := acme.Config{Directory: srv.DirectoryURL(), HTTPClient: srv.HTTPClient()}
+	ctx := context.Background()
+	if _, err := acme.Register(ctx, cfg, "", acme.RegisterOptions{AgreeTOS: true}); !errors.Is(err, acme.ErrEABRequired) {
+		t.Fatalf("without EAB: %v", err)
+	}
+	a, err := acme.Register(ctx, cfg, "", acme.RegisterOptions{AgreeTOS: true, EABKeyID: "kid-1",
+		EABHMAC: "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"})
+	if err != nil || a.URI == "" {
+		t.Fatalf("with EAB: %+v, %v", a, err)
+	}
+}

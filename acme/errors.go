@@ -1,0 +1,83 @@
+package acme
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNoARI reports that the CA does not offer ACME Renewal Information.
+var ErrNoARI = errors.New("CA does not support renewal information (ARI)")
+
+// ErrTOSNotAgreed reports that registering an account needs the user's
+// agreement to the CA's terms of service (--agree-tos).
+var ErrTOSNotAgreed = errors.New("registering an account requires agreeing to the CA's terms of service (--agree-tos)")
+
+// ErrEABRequired reports a CA that only registers accounts with an external
+// account binding (a key ID and HMAC key from the CA).
+var ErrEABRequired = errors.New("the CA requires an external account binding (--eab-kid and --eab-hmac)")
+
+// ErrUnauthorized reports that the CA refused the account or the request.
+var ErrUnauthorized = errors.New("unauthorized by the CA")
+
+// ErrBadDomain reports a name that is not a valid DNS name for a certificate.
+var ErrBadDomain = errors.New("invalid domain name")
+
+// ErrBadKeyType reports an unknown key type name.
+var ErrBadKeyType = errors.New("unknown key type")
+
+// ErrBadChallenge reports an unknown or incomplete challenge configuration.
+var ErrBadChallenge = errors.New("invalid challenge configuration")
+
+// ErrBadDirectory reports a directory that is neither a known shortcut nor an
+// http(s) URL.
+var ErrBadDirectory = errors.New("invalid ACME directory")
+
+// ErrInvalidCertificate reports an issued certificate that failed validation
+// and must not be used.
+var ErrInvalidCertificate = errors.New("invalid certificate")
+
+// RateLimitedError reports that the CA refused a request because of a rate
+// limit. RetryAfter is how long the CA asked to wait (zero if it did not say).
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Detail     string
+}
+
+// Error implements error.
+func (e *RateLimitedError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("rate limited by the CA (retry after %s): %s", e.RetryAfter.Round(time.Second), e.Detail)
+	}
+	return "rate limited by the CA: " + e.Detail
+}
+
+// ValidationError reports that the CA could not validate control of Domain.
+// Detail is the CA's own explanation.
+type ValidationError struct {
+	Domain string
+	Detail string
+	Err    error
+}
+
+// Error implements error.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%s: validation failed: %s", e.Domain, e.Detail)
+}
+
+// Unwrap returns the underlying error.
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// UnreachableError reports that the CA at Directory could not be reached.
+type UnreachableError struct {
+	Directory string
+	Err       error
+}
+
+// Error implements error.
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%s: CA unreachable: %v", e.Directory, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *UnreachableError) Unwrap() error { return e.Err }

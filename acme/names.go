@@ -1,0 +1,137 @@
+package acme
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// MaxNames is the most names one certificate may carry (Let's Encrypt's limit).
+const MaxNames = 100
+
+var idnaProfile = idna.New(
+	idna.MapForLookup(),
+	idna.BidiRule(),
+	idna.ValidateLabels(true),
+	idna.VerifyDNSLength(true),
+	idna.StrictDomainName(true),
+)
+
+// NormalizeDomains checks names for use in a certificate and returns them in
+// canonical form: lower case, internationalized names as punycode (A-labels),
+// no trailing dot, duplicates dropped, order kept. A wildcard is allowed only
+// as the whole first label ("*.example.com").
+func NormalizeDomains(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no domain given: %w", ErrBadDomain)
+	}
+	out := make([]string, 0, len(names))
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		d, err := NormalizeDomain(n)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	if len(out) > MaxNames {
+		return nil, fmt.Errorf("%d names: %w: at most %d per certificate", len(out), ErrBadDomain, MaxNames)
+	}
+	return out, nil
+}
+
+// NormalizeDomain checks one name; see [NormalizeDomains].
+func NormalizeDomain(name string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("%q: %w: %s", name, ErrBadDomain, why)
+	}
+	s := name
+	if s == "" {
+		return bad("empty")
+	}
+	if strings.ContainsAny(s, " \t\r\n/:@?#\\") {
+		return bad("not a bare DNS name (no spaces, scheme, port or path)")
+	}
+	s = strings.TrimSuffix(s, ".")
+	wildcard := false
+	if strings.HasPrefix(s, "*.") {
+		wildcard = true
+		s = s[2:]
+	}
+	if strings.Contains(s, "*") {
+		return bad("a wildcard must be the whole first label, as in *.example.com")
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" {
+			return bad("empty label")
+		}
+	}
+	ascii, err := idnaProfile.ToASCII(s)
+	if err != nil {
+		return bad(idnaReason(err))
+	}
+	ascii = strings.ToLower(ascii)
+	labels := strings.Split(ascii, ".")
+	if len(labels) < 2 {
+		return bad("needs at least two labels")
+	}
+	for _, l := range labels {
+		if len(l) > 63 {
+			return bad("label longer than 63 characters")
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return bad("label starts or ends with a hyphen")
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return bad(fmt.Sprintf("character %q not allowed", c))
+			}
+		}
+	}
+	if isNumeric(labels[len(labels)-1]) {
+		return bad("IP addresses are not supported")
+	}
+	if wildcard {
+		ascii = "*." + ascii
+	}
+	if len(ascii) > 253 {
+		return bad("longer than 253 characters")
+	}
+	return ascii, nil
+}
+
+func isNumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func idnaReason(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "too long"), strings.Contains(msg, "length"):
+		return "label longer than 63 characters or name longer than 253"
+	case strings.Contains(msg, "hyphen"):
+		return "label starts or ends with a hyphen"
+	default:
+		return strings.TrimPrefix(msg, "idna: ")
+	}
+}
+
+// HasWildcard reports whether any of names is a wildcard.
+func HasWildcard(names []string) bool {
+	for _, n := range names {
+		if strings.HasPrefix(n, "*.") {
+			return true
+		}
+	}
+	return false
+}

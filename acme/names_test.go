@@ -1,0 +1,134 @@
+package acme
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeDomains_Valid(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want []string
+	}{
+		{[]string{"Example.COM"}, []string{"example.com"}},
+		{[]string{"example.com."}, []string{"example.com"}},
+		{[]string{"a.example", "a.example", "b.example"}, []string{"a.example", "b.example"}},
+		{[]string{"*.example.com", "example.com"}, []string{"*.example.com", "example.com"}},
+		{[]string{"bücher.example"}, []string{"xn--bcher-kva.example"}},
+		{[]string{"xn--bcher-kva.example"}, []string{"xn--bcher-kva.example"}},
+		{[]string{"a-b.c-d.example"}, []string{"a-b.c-d.example"}},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeDomains(tt.in)
+		if err != nil {
+			t.Errorf("NormalizeDomains(%q): %v", tt.in, err)
+			continue
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("NormalizeDomains(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNormalizeDomains_Invalid(t *testing.T) {
+	long := strings.Repeat("a", 64) + ".example"
+	var huge []string
+	for i := 0; i < 5; i++ {
+		huge = append(huge, strings.Repeat("b", 60))
+	}
+	tooLong := strings.Join(huge, ".") + ".example" // > 253
+	var many []string
+	for i := 0; i < 101; i++ {
+		many = append(many, "n"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+".example"+strings.Repeat("z", i/26))
+	}
+	tests := map[string][]string{
+		"empty list":    nil,
+		"empty name":    {""},
+		"leading dash":  {"-bad.example"},
+		"trailing dash": {"bad-.example"},
+		"double dot":    {"a..b.example"},
+		"label > 63":    {long},
+		"name > 253":    {tooLong},
+		"space":         {"a b.example"},
+		"url":           {"http://x.example"},
+		"port":          {"x.example:443"},
+		"inner star":    {"a.*.example"},
+		"bare star":     {"*"},
+		"single label":  {"localhost"},
+		"ip":            {"127.0.0.1"},
+		"underscore":    {"a_b.example"},
+		"over 100":      many,
+	}
+	for name, in := range tests {
+		_, err := NormalizeDomains(in)
+		if !errors.Is(err, ErrBadDomain) {
+			t.Errorf("%s: NormalizeDomains(%.60q) error = %v, want ErrBadDomain", name, in, err)
+		}
+	}
+}
+
+func TestResolveDirectory(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                        LetsEncrypt,
+		"letsencrypt":             LetsEncrypt,
+		"letsencrypt-staging":     LetsEncryptStaging,
+		"zerossl":                 ZeroSSL,
+		"google":                  GoogleTrust,
+		"https://ca.example/dir":  "https://ca.example/dir",
+		"http://127.0.0.1:14000/": "http://127.0.0.1:14000/",
+	} {
+		got, err := ResolveDirectory(in)
+		if err != nil || got != want {
+			t.Errorf("ResolveDirectory(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"lets-encrypt", "ftp://x", "https://", "/dir"} {
+		if _, err := ResolveDirectory(bad); !errors.Is(err, ErrBadDirectory) {
+			t.Errorf("ResolveDirectory(%q) error = %v, want ErrBadDirectory", bad, err)
+		}
+	}
+}
+
+func TestParseKeyType(t *testing.T) {
+	for _, k := range []string{"", "ec256", "ec384", "rsa2048", "rsa4096"} {
+		if _, err := ParseKeyType(k); err != nil {
+			t.Errorf("ParseKeyType(%q): %v", k, err)
+		}
+	}
+	if _, err := ParseKeyType("dsa"); !errors.Is(err, ErrBadKeyType) {
+		t.Errorf("ParseKeyType(dsa) error = %v", err)
+	}
+}
+
+func TestCheckChallenge(t *testing.T) {
+	wild := []string{"*.example.com"}
+	cases := []struct {
+		ch    Challenge
+		names []string
+		ok    bool
+	}{
+		{Challenge{Type: HTTP01}, []string{"a.example"}, true},
+		{Challenge{}, []string{"a.example"}, true},
+		{Challenge{Type: HTTP01}, wild, false},
+		{Challenge{Type: TLSALPN01}, wild, false},
+		{Challenge{Type: DNS01}, wild, false},
+		{Challenge{Type: DNS01, DNSProvider: "no-such-provider"}, wild, false},
+		{Challenge{Type: DNS01, DNS: fakeDNS{}}, wild, true},
+		{Challenge{Type: "smtp-01"}, []string{"a.example"}, false},
+	}
+	for i, c := range cases {
+		err := CheckChallenge(c.ch, c.names)
+		if (err == nil) != c.ok {
+			t.Errorf("case %d: CheckChallenge(%+v) = %v, want ok=%v", i, c.ch, err, c.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadChallenge) {
+			t.Errorf("case %d: error %v is not ErrBadChallenge", i, err)
+		}
+	}
+}
+
+type fakeDNS struct{}
+
+func (fakeDNS) Present(domain, token, keyAuth string) error { return nil }
+func (fakeDNS) CleanUp(domain, token, keyAuth string) error { return nil }

@@ -1,0 +1,143 @@
+package acmetest
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/letsencrypt/challtestsrv"
+	"github.com/miekg/dns"
+)
+
+// sharedDNS is the process-wide test DNS server: challtestsrv's records and
+// DNS handler, served over UDP and TCP by miekg/dns servers that this
+// package starts on listeners it holds (no port race, a generous read
+// timeout: challtestsrv's own servers drop TCP clients silent for 1 s, which
+// happens on a loaded machine). challtestsrv registers its handler on
+// miekg/dns's global mux, so a process can have only one; every Server uses
+// it. It is never stopped.
+type sharedDNS struct {
+	srv  *challtestsrv.ChallSrv
+	addr string // "127.0.0.1:PORT"
+}
+
+var (
+	dnsMu  sync.Mutex
+	dnsSrv *sharedDNS
+)
+
+const (
+	// dnsReadyTimeout bounds how long startDNS waits for its servers.
+	dnsReadyTimeout = 10 * time.Second
+	// dnsIOTimeout is the read and write timeout of the DNS servers.
+	dnsIOTimeout = 10 * time.Second
+)
+
+// getDNS returns the shared DNS server, starting it on first use. A failed
+// start is retried by the next call.
+func getDNS() (*sharedDNS, error) {
+	dnsMu.Lock()
+	defer dnsMu.Unlock()
+	if dnsSrv != nil {
+		return dnsSrv, nil
+	}
+	s, err := startDNS()
+	if err != nil {
+		return nil, fmt.Errorf("dns server: starting: %w", err)
+	}
+	dnsSrv = s
+	return s, nil
+}
+
+func startDNS() (*sharedDNS, error) {
+	tl, pc, err := listenUDPAndTCP()
+	if err != nil {
+		return nil, err
+	}
+	addr := tl.Addr().String()
+	// Given a DNS address, challtestsrv.New registers its handler on
+	// dns.DefaultServeMux; its own servers are never started (no Run).
+	srv, err := challtestsrv.New(challtestsrv.Config{
+		Log:      log.New(io.Discard, "", 0),
+		DNSAddrs: []string{addr},
+	})
+	if err != nil {
+		_ = tl.Close()
+		_ = pc.Close()
+		return nil, err
+	}
+	srv.SetDefaultDNSIPv4("127.0.0.1")
+	srv.SetDefaultDNSIPv6("")
+
+	started := make(chan struct{}, 2)
+	failed := make(chan error, 2)
+	for _, ds := range []*dns.Server{
+		{Listener: tl, Net: "tcp"},
+		{PacketConn: pc, Net: "udp"},
+	} {
+		ds.Handler = dns.DefaultServeMux
+		ds.ReadTimeout = dnsIOTimeout
+		ds.WriteTimeout = dnsIOTimeout
+		ds.NotifyStartedFunc = func() { started <- struct{}{} }
+		go func() {
+			if err := ds.ActivateAndServe(); err != nil {
+				failed <- err
+			}
+		}()
+	}
+	timeout := time.NewTimer(dnsReadyTimeout)
+	defer timeout.Stop()
+	for range 2 {
+		select {
+		case <-started:
+		case err := <-failed:
+			return nil, err
+		case <-timeout.C:
+			return nil, fmt.Errorf("%s: not serving after %s", addr, dnsReadyTimeout)
+		}
+	}
+	return &sharedDNS{srv: srv, addr: addr}, nil
+}
+
+// listenUDPAndTCP listens on one loopback port for both TCP and UDP.
+func listenUDPAndTCP() (net.Listener, net.PacketConn, error) {
+	var lastErr error
+	for range 20 {
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		port := tl.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			_ = tl.Close()
+			lastErr = err
+			continue
+		}
+		return tl, pc, nil
+	}
+	return nil, nil, fmt.Errorf("no loopback port free for both tcp and udp: %w", lastErr)
+}
+
+// setTXT adds a TXT value for fqdn.
+func (d *sharedDNS) setTXT(fqdn, value string) {
+	d.srv.AddDNSTXTRecord(dns.Fqdn(fqdn), value)
+}
+
+// clearTXT removes every TXT value of fqdn.
+func (d *sharedDNS) clearTXT(fqdn string) {
+	d.srv.DeleteDNSTXTRecord(dns.Fqdn(fqdn))
+	d.forget(fqdn)
+}
+
+// forget drops challtestsrv's request history for name, which would
+// otherwise grow with every query for the life of the process.
+func (d *sharedDNS) forget(name string) {
+	name = strings.TrimSuffix(name, ".")
+	d.srv.ClearRequestHistory(name, challtestsrv.DNSRequestEventType)
+}

@@ -1,0 +1,42 @@
+// Package acmetest runs a real ACME certificate authority inside the current
+// process: Let's Encrypt's Pebble (packages ca, db, va and wfe) behind an
+// HTTPS listener on the loopback interface, plus one process-wide
+// challtestsrv DNS server that Pebble's validation authority uses as its
+// resolver.
+//
+// It serves the tests of other certctl packages and the `certctl sandbox`
+// command, so it is ordinary production code: nothing here depends on
+// package testing except [StartT].
+//
+// The package has two types. [Options] configures a CA; its zero value is a
+// CA with one profile ("default", 90-day certificates) listening on a free
+// port of 127.0.0.1. [Server] is a running CA, created by [Start] and stopped
+// by [Server.Close]. Besides the ACME endpoints it exposes Pebble's
+// management interface (issuing root, certificate status, forced ARI
+// answers), counts newOrder requests and can refuse the next ones on demand.
+//
+// # Layout of one Server
+//
+// One TLS listener (default 127.0.0.1:0) serves the ACME API at
+// [Server.DirectoryURL] ("https://127.0.0.1:PORT/dir") and Pebble's
+// management API under the path prefix [ManagementPrefix]
+// ("https://127.0.0.1:PORT/management/roots/0", ...). Its certificate is
+// issued by a private CA made at every start; [Server.ServerCAPEM] returns
+// that CA and [Server.HTTPClient] trusts it.
+//
+// Pebble's validation authority dials http-01 challenges on
+// 127.0.0.1:[Server.HTTPPort] and tls-alpn-01 challenges on
+// 127.0.0.1:[Server.TLSPort]; the caller runs the responders there. Every
+// name resolves to 127.0.0.1 (A) and to nothing (AAAA) through the shared
+// DNS server at [Server.DNSAddr]; dns-01 records are set with
+// [Server.SetTXT].
+//
+// # Speed
+//
+// Pebble validates challenges and issues certificates asynchronously. The
+// handler in front of Pebble holds the answer to a challenge POST until the
+// validation finished, and the answer to a finalize POST until the
+// certificate is issued (each at most 10 s), and reports the final status.
+// A client such as lego therefore never sleeps between polls, and one
+// issuance takes tens of milliseconds.
+package acmetest

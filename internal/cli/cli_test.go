@@ -1,0 +1,382 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certctl/certctl/internal/acmetest"
+	"github.com/certctl/certctl/internal/cli"
+)
+
+// harness runs certctl commands in-process against one Pebble and one store.
+type harness struct {
+	t      *testing.T
+	srv    *acmetest.Server
+	store  string
+	caFile string
+	root   []byte
+}
+
+func newHarness(t *testing.T, opts acmetest.Options) *harness {
+	t.Helper()
+	srv := acmetest.StartT(t, opts)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "pebble-https-ca.pem")
+	if err := os.WriteFile(caFile, srv.ServerCAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := srv.RootPEM()
+	return &harness{t: t, srv: srv, store: filepath.Join(dir, "certctl.db"), caFile: caFile, root: root}
+}
+
+// globals are the flags every call gets.
+func (h *harness) globals() []string {
+	return []string{"--store", h.store, "--directory", h.srv.DirectoryURL(), "--ca-cert", h.caFile, "--email", "ops@example.com"}
+}
+
+func (h *harness) httpAddr() string { return "127.0.0.1:" + strconv.Itoa(h.srv.HTTPPort()) }
+
+// run runs certctl with args and returns exit code, stdout and stderr.
+func (h *harness) run(args ...string) (int, string, string) {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Run(context.Background(), &cli.Deps{Stdout: &out, Stderr: &errb}, append(h.globals(), args...))
+	return code, out.String(), errb.String()
+}
+
+func (h *harness) mustRun(args ...string) string {
+	h.t.Helper()
+	code, out, errs := h.run(args...)
+	if code != 0 {
+		h.t.Fatalf("certctl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+type listEntry struct {
+	Name          string     `json:"name"`
+	Domains       []string   `json:"domains"`
+	Serial        string     `json:"serial"`
+	NotBefore     *time.Time `json:"not_before"`
+	NotAfter      *time.Time `json:"not_after"`
+	NextRenewal   *time.Time `json:"next_renewal"`
+	RenewalReason string     `json:"renewal_reason"`
+	Status        string     `json:"status"`
+	LastError     string     `json:"last_error"`
+}
+
+func (h *harness) list() map[string]listEntry {
+	h.t.Helper()
+	out := h.mustRun("list", "--output", "json")
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		h.t.Fatalf("list JSON: %v\n%s", err, out)
+	}
+	m := map[string]listEntry{}
+	for _, e := range entries {
+		m[e.Name] = e
+	}
+	return m
+}
+
+// verifyExport checks exported files against the CA root, names and modes.
+func (h *harness) verifyExport(dir string, names ...string) *x509.Certificate {
+	h.t.Helper()
+	read := func(f string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return b
+	}
+	leafBlock, _ := pem.Decode(read("cert.pem"))
+	leaf, err := x509.ParseCertificate(leafBlock.Bytes)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(h.root)
+	inter := x509.NewCertPool()
+	inter.AppendCertsFromPEM(read("chain.pem"))
+	for _, n := range names {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: n}); err != nil {
+			h.t.Fatalf("exported %s does not verify for %s: %v", dir, n, err)
+		}
+	}
+	if !bytes.Equal(read("fullchain.pem"), append(read("cert.pem"), read("chain.pem")...)) {
+		h.t.Fatal("fullchain.pem is not cert.pem + chain.pem")
+	}
+	st, err := os.Stat(filepath.Join(dir, "privkey.pem"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		h.t.Fatalf("privkey.pem mode %v, %v", st.Mode(), err)
+	}
+	return leaf
+}
+
+func TestCLI_Lifecycle(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	out := h.mustRun("issue", "-d", "a.example", "--http-addr", h.httpAddr(), "--agree-tos")
+	if !strings.Contains(out, "ISSUED") {
+		t.Fatalf("issue output: %s", out)
+	}
+	h.mustRun("issue", "-d", "b.example", "-d", "www.b.example", "--http-addr", h.httpAddr())
+	if st, _ := os.Stat(h.store); st.Mode().Perm() != 0o600 {
+		t.Fatalf("store mode %v", st.Mode())
+	}
+
+	// Idempotent: no new order.
+	orders := h.srv.Orders()
+	out = h.mustRun("issue", "-d", "a.example", "--http-addr", h.httpAddr())
+	if !strings.Contains(out, "KEPT") || h.srv.Orders() != orders {
+		t.Fatalf("second issue: %s (orders %d -> %d)", out, orders, h.srv.Orders())
+	}
+
+	table := h.mustRun("list")
+	for _, want := range []string{"NAME", "NEXT RENEWAL", "a.example", "b.example,www.b.example", "valid"} {
+		if !strings.Contains(table, want) {
+			t.Fatalf("list table lacks %q:\n%s", want, table)
+		}
+	}
+	entries := h.list()
+	a, b := entries["a.example"], entries["b.example"]
+	if a.Serial == "" || a.NotAfter == nil || a.NotBefore == nil || a.NextRenewal == nil || a.RenewalReason == "" || a.Status != "valid" {
+		t.Fatalf("list entry incomplete: %+v", a)
+	}
+	if len(b.Domains) != 2 || b.Domains[1] != "www.b.example" {
+		t.Fatalf("b domains = %v", b.Domains)
+	}
+
+	// renew: nothing due; --force renews one and changes its serial.
+	out = h.mustRun("renew")
+	if !strings.Contains(out, "NOT-DUE") || !strings.Contains(out, "0 renewed") {
+		t.Fatalf("renew output: %s", out)
+	}
+	out = h.mustRun("renew", "b.example", "--force")
+	if !strings.Contains(out, "RENEWED") || !strings.Contains(out, "replaces "+b.Serial) {
+		t.Fatalf("renew --force output: %s", out)
+	}
+	b2 := h.list()["b.example"]
+	if b2.Serial == b.Serial {
+		t.Fatal("serial did not change")
+	}
+
+	exp := filepath.Join(t.TempDir(), "b")
+	h.mustRun("export", "b.example", "--dir", exp)
+	leaf := h.verifyExport(exp, "b.example", "www.b.example")
+	if got := strings.TrimLeft(leaf.SerialNumber.Text(16), "0"); got != strings.TrimLeft(b2.Serial, "0") {
+		t.Fatalf("exported serial %s, listed %s", got, b2.Serial)
+	}
+
+	out = h.mustRun("show", "b.example")
+	if !strings.Contains(out, b.Serial) || !strings.Contains(out, b2.Serial) {
+		t.Fatalf("show lacks versions:\n%s", out)
+	}
+
+	h.mustRun("revoke", "b.example", "--reason", "superseded")
+	if st, reason, err := h.srv.CertStatus(context.Background(), b2.Serial); err != nil || st != "Revoked" || reason != 4 {
+		t.Fatalf("CA status after revoke: %s %d %v", st, reason, err)
+	}
+	h.mustRun("rollback", "b.example")
+	if got := h.list()["b.example"].Serial; got != b.Serial {
+		t.Fatalf("after rollback serial %s, want %s", got, b.Serial)
+	}
+	h.mustRun("remove", "a.example")
+	if _, ok := h.list()["a.example"]; ok {
+		t.Fatal("a.example still listed after remove")
+	}
+	accounts := h.mustRun("account", "list", "-o", "json")
+	if !strings.Contains(accounts, "ops@example.com") {
+		t.Fatalf("account list: %s", accounts)
+	}
+}
+
+func TestCLI_Issue_DNS01ByProviderName(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	// lego's httpreq provider posts {fqdn, value} to an endpoint of ours,
+	// which publishes the record in the test DNS server.
+	var presented int
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct{ FQDN, Value string }
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		switch r.URL.Path {
+		case "/present":
+			presented++
+			h.srv.SetTXT(m.FQDN, m.Value)
+		case "/cleanup":
+			h.srv.ClearTXT(m.FQDN)
+		}
+	}))
+	defer ep.Close()
+	t.Setenv("HTTPREQ_ENDPOINT", ep.URL)
+	t.Setenv("HTTPREQ_POLLING_INTERVAL", "1")
+	t.Setenv("HTTPREQ_PROPAGATION_TIMEOUT", "20")
+	h.mustRun("issue", "-d", "*.w.example", "-d", "w.example", "--dns", "httpreq",
+		"--dns-resolver", h.srv.DNSAddr(), "--agree-tos")
+	if presented != 2 {
+		t.Fatalf("provider presented %d records, want 2", presented)
+	}
+	e := h.list()["_.w.example"]
+	if e.Status != "valid" || len(e.Domains) != 2 {
+		t.Fatalf("wildcard entry: %+v", e)
+	}
+	exp := filepath.Join(t.TempDir(), "w")
+	h.mustRun("export", "_.w.example", "--dir", exp)
+	h.verifyExport(exp, "x.w.example", "w.example")
+}
+
+func TestCLI_Issue_WebrootAndIDN(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	root := t.TempDir()
+	srv := &http.Server{Addr: h.httpAddr(), Handler: http.FileServer(http.Dir(root))}
+	go func() { _ = srv.ListenAndServe() }()
+	defer srv.Close()
+	time.Sleep(50 * time.Millisecond)
+	h.mustRun("issue", "-d", "bücher.example", "--webroot", root, "--agree-tos")
+	e := h.list()["xn--bcher-kva.example"]
+	if e.Status != "valid" || e.Domains[0] != "xn--bcher-kva.example" {
+		t.Fatalf("IDN entry: %+v", e)
+	}
+}
+
+func TestCLI_Renew_PartialFailureExit3(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	for _, n := range []string{"p1.example", "p2.example"} {
+		h.mustRun("issue", "-d", n, "--http-addr", h.httpAddr(), "--agree-tos")
+	}
+	h.srv.FailNewOrders(1, http.StatusServiceUnavailable, 0)
+	code, out, errs := h.run("renew", "--all", "--force", "--workers", "1")
+	if code != cli.ExitPartial {
+		t.Fatalf("exit %d, want 3\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "1 failed") || !strings.Contains(out, "FAILED") {
+		t.Fatalf("output: %s", out)
+	}
+	failing := 0
+	for _, e := range h.list() {
+		if e.Status == "failing" && e.LastError != "" {
+			failing++
+		}
+	}
+	if failing != 1 {
+		t.Fatalf("%d failing entries, want 1", failing)
+	}
+}
+
+func sum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+func TestCLI_BadInput(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	h.mustRun("issue", "-d", "ok.example", "--http-addr", h.httpAddr(), "--agree-tos")
+	before := sum(t, h.store)
+	long := strings.Repeat("a", 64) + ".example"
+	var huge []string
+	for i := 0; i < 5; i++ {
+		huge = append(huge, strings.Repeat("b", 60))
+	}
+	var many []string
+	for i := 0; i < 101; i++ {
+		many = append(many, "-d", "n"+strconv.Itoa(i)+".example")
+	}
+	ro := t.TempDir()
+	notStore := filepath.Join(t.TempDir(), "junk.db")
+	junk := []byte("this is not a bbolt database, and must stay exactly like this\n")
+	if err := os.WriteFile(notStore, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no names", []string{"issue"}, 2},
+		{"leading hyphen", []string{"issue", "-d", "-bad.example"}, 2},
+		{"empty label", []string{"issue", "-d", "a..b.example"}, 2},
+		{"long label", []string{"issue", "-d", long}, 2},
+		{"long name", []string{"issue", "-d", strings.Join(huge, ".") + ".example"}, 2},
+		{"space", []string{"issue", "-d", "a b.example"}, 2},
+		{"url", []string{"issue", "-d", "http://x.example"}, 2},
+		{"wildcard on http-01", []string{"issue", "-d", "*.x.example"}, 2},
+		{"over 100 names", append([]string{"issue"}, many...), 2},
+		{"unknown dns provider", []string{"issue", "-d", "x.example", "--dns", "nosuchdns"}, 2},
+		{"unknown key type", []string{"issue", "-d", "x.example", "--key-type", "dsa1024"}, 2},
+		{"unknown challenge", []string{"issue", "-d", "x.example", "--challenge", "smtp-01"}, 2},
+		{"bad email", []string{"issue", "-d", "x.example", "--email", "not-an-email"}, 2},
+		{"name with slash", []string{"issue", "-d", "x.example", "--name", "a/b"}, 2},
+		{"name with dotdot", []string{"issue", "-d", "x.example", "--name", "..evil"}, 2},
+		{"bad output", []string{"list", "--output", "yaml"}, 2},
+		{"unknown flag", []string{"list", "--colour"}, 2},
+		{"unknown certificate", []string{"show", "nope.example"}, 2},
+		{"bad reason", []string{"revoke", "ok.example", "--reason", "bored"}, 2},
+		{"renew names and --all", []string{"renew", "ok.example", "--all"}, 2},
+	}
+	for _, c := range cases {
+		code, out, errs := h.run(c.args...)
+		if code != c.code {
+			t.Errorf("%s: exit %d, want %d (stdout %q, stderr %q)", c.name, code, c.code, out, errs)
+		}
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if errs == "" || len(lines) > 2 || !strings.HasPrefix(lines[0], "certctl: ") {
+			t.Errorf("%s: stderr not one clear line: %q", c.name, errs)
+		}
+		if sum(t, h.store) != before {
+			t.Fatalf("%s: store changed", c.name)
+		}
+	}
+
+	// Store locations that cannot work.
+	var out, errb bytes.Buffer
+	run := func(args ...string) int {
+		out.Reset()
+		errb.Reset()
+		return cli.Run(context.Background(), &cli.Deps{Stdout: &out, Stderr: &errb}, args)
+	}
+	if code := run("list", "--store", filepath.Join(ro, "missing", "x.db")); code != 2 || !strings.Contains(errb.String(), "does not exist") {
+		t.Errorf("missing dir: exit %d %q", code, errb.String())
+	}
+	if code := run("list", "--store", notStore); code != 2 {
+		t.Errorf("not a store: exit %d %q", code, errb.String())
+	}
+	if b, _ := os.ReadFile(notStore); !bytes.Equal(b, junk) {
+		t.Fatal("a file that is not a store was modified")
+	}
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		if code := run("list", "--store", filepath.Join(ro, "x.db")); code != 2 {
+			t.Errorf("read-only dir: exit %d %q", code, errb.String())
+		}
+	}
+
+	// A directory on a closed port fails within seconds with exit 1.
+	start := time.Now()
+	code := run("issue", "-d", "x.example", "--store", h.store, "--directory", "https://127.0.0.1:1/dir", "--agree-tos", "--http-addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errb.String(), "unreachable") || time.Since(start) > 15*time.Second {
+		t.Errorf("closed port: exit %d after %v: %q", code, time.Since(start), errb.String())
+	}
+	if sum(t, h.store) != before {
+		t.Fatal("unreachable CA: store changed")
+	}
+}

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/renew"
+	"github.com/certctl/certctl/store"
+)
+
+type issueOptions struct {
+	g              *globals
+	domains        []string
+	name           string
+	challenge      string
+	httpAddr       string
+	tlsAddr        string
+	webroot        string
+	dnsProvider    string
+	dnsResolvers   []string
+	keyType        string
+	profile        string
+	preferredChain string
+	eabKID         string
+	eabHMAC        string
+	agreeTOS       bool
+	force          bool
+}
+
+// NewCmdIssue returns `certctl issue`.
+func NewCmdIssue(g *globals) *cobra.Command {
+	o := &issueOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "issue -d NAME [-d NAME...]",
+		Short: "Obtain a certificate and keep it renewed",
+		Long: "Obtain a certificate for the given names and store it with every setting needed to renew it.\n" +
+			"Idempotent: a valid certificate for the same names that is not due is kept without contacting\n" +
+			"the CA, unless --force.",
+		Example: "  certctl issue -d example.com -d www.example.com --email me@example.com --agree-tos\n" +
+			"  certctl issue -d '*.example.com' -d example.com --challenge dns-01 --dns cloudflare\n" +
+			"  certctl issue -d example.com --webroot /var/www/html --directory letsencrypt-staging",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runIssue(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.domains, "domain", "d", nil, "domain name to include (repeat for several; the first is the primary)")
+	f.StringVar(&o.name, "name", "", "name of the certificate in the store (default: the first domain)")
+	f.StringVar(&o.challenge, "challenge", "", "challenge type: http-01, dns-01 or tls-alpn-01 (default http-01, or dns-01 with --dns)")
+	f.StringVar(&o.httpAddr, "http-addr", ":80", "address of the built-in HTTP-01 responder")
+	f.StringVar(&o.tlsAddr, "tls-addr", ":443", "address of the built-in TLS-ALPN-01 responder")
+	f.StringVar(&o.webroot, "webroot", "", "serve HTTP-01 tokens from this directory of an existing web server")
+	f.StringVar(&o.dnsProvider, "dns", "", "lego DNS provider for dns-01 (credentials in its environment variables)")
+	f.StringArrayVar(&o.dnsResolvers, "dns-resolver", nil, "resolver (host:port) used to check DNS-01 propagation (repeatable)")
+	f.StringVar(&o.keyType, "key-type", "ec256", "key type: ec256, ec384, rsa2048 or rsa4096")
+	f.StringVar(&o.profile, "profile", "", "ACME profile to request (e.g. shortlived)")
+	f.StringVar(&o.preferredChain, "preferred-chain", "", "issuer common name of the preferred chain")
+	f.StringVar(&o.eabKID, "eab-kid", "", "external account binding key ID")
+	f.StringVar(&o.eabHMAC, "eab-hmac", "", "external account binding HMAC key (base64url)")
+	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
+	f.BoolVar(&o.force, "force", false, "obtain a new certificate even if a valid one exists")
+	return cmd
+}
+
+// template checks every input and builds the record to issue, before the
+// store is touched.
+func (o *issueOptions) template() (*store.Certificate, error) {
+	domains, err := acme.NormalizeDomains(o.domains)
+	if err != nil {
+		return nil, err
+	}
+	name := o.name
+	if name == "" {
+		name = strings.Replace(domains[0], "*.", "_.", 1)
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if err := checkEmail(o.g.email); err != nil {
+		return nil, err
+	}
+	kt, err := acme.ParseKeyType(o.keyType)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := o.g.directoryURL()
+	if err != nil {
+		return nil, err
+	}
+	typ := o.challenge
+	if typ == "" {
+		typ = acme.HTTP01
+		if o.dnsProvider != "" {
+			typ = acme.DNS01
+		}
+	}
+	ch := acme.Challenge{Type: typ, DNSProvider: o.dnsProvider}
+	if err := acme.CheckChallenge(ch, domains); err != nil {
+		return nil, err
+	}
+	if o.webroot != "" && typ != acme.HTTP01 {
+		return nil, usagef("--webroot works only with the http-01 challenge")
+	}
+	if (o.eabKID == "") != (o.eabHMAC == "") {
+		return nil, usagef("--eab-kid and --eab-hmac go together")
+	}
+	return &store.Certificate{
+		Name:    name,
+		Domains: domains,
+		KeyType: string(kt),
+		Challenge: store.Challenge{
+			Type:         typ,
+			HTTPAddr:     o.httpAddr,
+			TLSAddr:      o.tlsAddr,
+			Webroot:      o.webroot,
+			DNSProvider:  o.dnsProvider,
+			DNSResolvers: o.dnsResolvers,
+		},
+		Directory:      dir,
+		Email:          o.g.email,
+		Profile:        o.profile,
+		PreferredChain: o.preferredChain,
+	}, nil
+}
+
+func runIssue(cmd *cobra.Command, o *issueOptions) error {
+	tmpl, err := o.template()
+	if err != nil {
+		return err
+	}
+	db, err := o.g.openStore()
+	if err != nil {
+		return err
+	}
+	svc, err := o.g.service(db)
+	if err != nil {
+		return err
+	}
+	svc.AgreeTOS = o.agreeTOS
+	svc.EABKeyID, svc.EABHMAC = o.eabKID, o.eabHMAC
+	res := svc.Issue(cmd.Context(), tmpl, o.force)
+	if err := printResults(cmd.OutOrStdout(), o.g, []renew.Result{res}, false); err != nil {
+		return err
+	}
+	return res.Err
+}
+
+// checkName refuses certificate names that cannot be file names.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") ||
+		strings.Contains(name, "..") || len(name) > 255 || strings.HasPrefix(name, "-") {
+		return usagef("certificate name %q: must be a plain file name (no '/', '..' or leading '-')", name)
+	}
+	for _, r := range name {
+		if r < 0x21 || r == 0x7f {
+			return usagef("certificate name %q: no spaces or control characters", name)
+		}
+	}
+	return nil
+}
+
+// checkEmail accepts "" (no contact) or a bare address.
+func checkEmail(e string) error {
+	if e == "" {
+		return nil
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndex(e, "@")+1:], ".") {
+		return usagef("email %q: not a valid address", e)
+	}
+	return nil
+}
+
+// resultLine formats one result for the table output.
+func resultLine(r renew.Result) string {
+	switch r.Action {
+	case renew.ActionFailed:
+		return fmt.Sprintf("%-8s %s: %v", "FAILED", r.Name, r.Err)
+	case renew.ActionNotDue, renew.ActionKept:
+		return fmt.Sprintf("%-8s %s: serial %s, expires %s, next renewal %s (%s)", strings.ToUpper(r.Action), r.Name,
+			r.Serial, fmtTime(r.NotAfter), fmtTime(r.Next.At), r.Next.Reason)
+	default:
+		s := fmt.Sprintf("%-8s %s: serial %s, expires %s", strings.ToUpper(r.Action), r.Name, r.Serial, fmtTime(r.NotAfter))
+		if r.PrevSerial != "" {
+			s += " (replaces " + r.PrevSerial + ")"
+		}
+		return s
+	}
+}

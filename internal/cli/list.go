@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certctl/certctl/renew"
+	"github.com/certctl/certctl/store"
+)
+
+// certJSON is the stable JSON schema of `certctl list` (documented in
+// README.md). Fields are only ever added, never renamed or removed.
+type certJSON struct {
+	Name          string     `json:"name"`
+	Domains       []string   `json:"domains"`
+	Serial        string     `json:"serial"`
+	NotBefore     *time.Time `json:"not_before"`
+	NotAfter      *time.Time `json:"not_after"`
+	NextRenewal   *time.Time `json:"next_renewal"`
+	RenewalReason string     `json:"renewal_reason"`
+	Status        string     `json:"status"`
+	LastError     string     `json:"last_error"`
+	Attempts      int        `json:"attempts"`
+	KeyType       string     `json:"key_type"`
+	Challenge     string     `json:"challenge"`
+	Directory     string     `json:"directory"`
+	Versions      int        `json:"versions"`
+}
+
+func toJSON(c *store.Certificate, svc *renew.Service, now time.Time) certJSON {
+	d := svc.Decide(c)
+	j := certJSON{
+		Name: c.Name, Domains: c.Domains, NextRenewal: timePtr(d.At), RenewalReason: d.Reason,
+		Status: renew.Status(c, d, now), LastError: c.Renewal.LastError, Attempts: c.Renewal.Attempts,
+		KeyType: c.KeyType, Challenge: c.Challenge.Type, Directory: c.Directory, Versions: len(c.Versions),
+	}
+	if j.Domains == nil {
+		j.Domains = []string{}
+	}
+	if v := c.ActiveVersion(); v != nil {
+		j.Serial, j.NotBefore, j.NotAfter = v.Serial, timePtr(v.NotBefore), timePtr(v.NotAfter)
+	}
+	return j
+}
+
+// NewCmdList returns `certctl list`.
+func NewCmdList(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List managed certificates, their expiry, next renewal and status",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			certs, err := db.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			svc := &renew.Service{Store: db, Now: g.deps.Now}
+			now := g.deps.Now()
+			rows := make([]certJSON, 0, len(certs))
+			for _, c := range certs {
+				rows = append(rows, toJSON(c, svc, now))
+			}
+			w := cmd.OutOrStdout()
+			if g.json() {
+				return writeJSON(w, rows)
+			}
+			if len(rows) == 0 {
+				_, err := fmt.Fprintln(w, "No certificates. Get one with: certctl issue -d example.com --agree-tos")
+				return err
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tDOMAINS\tSERIAL\tNOT AFTER\tLEFT\tNEXT RENEWAL\tREASON\tSTATUS\tLAST ERROR")
+			for _, r := range rows {
+				left, notAfter := "-", "-"
+				if r.NotAfter != nil {
+					left = humanDuration(r.NotAfter.Sub(now))
+					notAfter = fmtTime(*r.NotAfter)
+				}
+				next := "-"
+				if r.NextRenewal != nil {
+					next = fmtTime(*r.NextRenewal)
+				}
+				serial := r.Serial
+				if len(serial) > 16 {
+					serial = serial[:16] + "…"
+				}
+				lastErr := r.LastError
+				if len(lastErr) > 60 {
+					lastErr = lastErr[:60] + "…"
+				}
+				if lastErr == "" {
+					lastErr = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, strings.Join(r.Domains, ","), serial,
+					notAfter, left, next, r.RenewalReason, r.Status, lastErr)
+			}
+			return tw.Flush()
+		},
+	}
+}

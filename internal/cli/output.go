@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/certctl/certctl/renew"
+)
+
+// resultJSON is the stable JSON form of one issue/renew result.
+type resultJSON struct {
+	Name          string     `json:"name"`
+	Action        string     `json:"action"`
+	Serial        string     `json:"serial,omitempty"`
+	PrevSerial    string     `json:"previous_serial,omitempty"`
+	NotAfter      *time.Time `json:"not_after,omitempty"`
+	NextRenewal   *time.Time `json:"next_renewal,omitempty"`
+	RenewalReason string     `json:"renewal_reason,omitempty"`
+	Error         string     `json:"error,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Second)
+	return &u
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// printResults writes results as lines (and a summary if summary) or JSON.
+func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) error {
+	if g.json() {
+		out := make([]resultJSON, 0, len(rs))
+		for _, r := range rs {
+			j := resultJSON{Name: r.Name, Action: r.Action, Serial: r.Serial, PrevSerial: r.PrevSerial,
+				NotAfter: timePtr(r.NotAfter), NextRenewal: timePtr(r.Next.At), RenewalReason: r.Next.Reason}
+			if r.Err != nil {
+				j.Error = oneLine(r.Err)
+			}
+			out = append(out, j)
+		}
+		return writeJSON(w, out)
+	}
+	counts := map[string]int{}
+	for _, r := range rs {
+		counts[r.Action]++
+		if _, err := fmt.Fprintln(w, resultLine(r)); err != nil {
+			return err
+		}
+	}
+	if summary {
+		_, err := fmt.Fprintf(w, "%d certificates: %d renewed, %d issued, %d not due, %d failed\n", len(rs),
+			counts[renew.ActionRenewed], counts[renew.ActionIssued], counts[renew.ActionNotDue], counts[renew.ActionFailed])
+		return err
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// humanDuration prints a duration as days, hours or minutes.
+func humanDuration(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var s string
+	switch {
+	case d >= 48*time.Hour:
+		s = fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= 2*time.Hour:
+		s = fmt.Sprintf("%dh", int(d.Hours()))
+	case d >= 2*time.Minute:
+		s = fmt.Sprintf("%dm", int(d.Minutes()))
+	default:
+		s = fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/certctl/certctl/renew"
+)
+
+type renewOptions struct {
+	g       *globals
+	all     bool
+	force   bool
+	workers int
+}
+
+// NewCmdRenew returns `certctl renew`.
+func NewCmdRenew(g *globals) *cobra.Command {
+	o := &renewOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "renew [NAME...]",
+		Short: "Renew the certificates that are due (all of them when no name is given)",
+		Long: "Renew every named certificate (or all with --all or no name) that is due: inside the CA's ARI\n" +
+			"window when it gives one, otherwise when a third of its lifetime is left (half for lifetimes\n" +
+			"under 10 days). Renewals run in parallel. Exit code 3 means some of several failed.",
+		Example: "  certctl renew --all\n  certctl renew example.com --force",
+		RunE:    func(cmd *cobra.Command, args []string) error { return runRenew(cmd, o, args) },
+	}
+	cmd.Flags().BoolVar(&o.all, "all", false, "renew every due certificate (the default when no name is given)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "renew even if not due")
+	cmd.Flags().IntVar(&o.workers, "workers", 4, "renewals run at once")
+	return cmd
+}
+
+func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
+	if o.all && len(names) > 0 {
+		return usagef("give certificate names or --all, not both")
+	}
+	if o.workers < 1 || o.workers > 64 {
+		return usagef("--workers %d: want 1 to 64", o.workers)
+	}
+	for _, n := range names {
+		if err := checkName(n); err != nil {
+			return err
+		}
+	}
+	db, err := o.g.openStore()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := db.Get(cmd.Context(), n); err != nil {
+			return usagef("%s: %v", n, err)
+		}
+	}
+	svc, err := o.g.service(db)
+	if err != nil {
+		return err
+	}
+	svc.Workers = o.workers
+	rs, err := svc.RenewMany(cmd.Context(), names, o.force)
+	if err != nil {
+		return err
+	}
+	if err := printResults(cmd.OutOrStdout(), o.g, rs, true); err != nil {
+		return err
+	}
+	failed := 0
+	var last error
+	for _, r := range rs {
+		if r.Action == renew.ActionFailed {
+			failed++
+			last = r.Err
+		}
+	}
+	switch {
+	case failed == 0:
+		return nil
+	case failed == len(rs) && len(rs) == 1:
+		return last
+	case failed == len(rs):
+		return last
+	}
+	return &partialError{failed: failed, total: len(rs)}
+}

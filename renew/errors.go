@@ -1,0 +1,14 @@
+package renew
+
+import "errors"
+
+// ErrNoAccount reports that no ACME account exists for a certificate's
+// directory and email, and none may be registered without --agree-tos.
+var ErrNoAccount = errors.New("no ACME account: register one with --agree-tos")
+
+// ErrNotNewer reports an issued certificate that does not expire after the
+// active one, which is therefore kept.
+var ErrNotNewer = errors.New("new certificate does not expire after the active one")
+
+// ErrNoPrevious reports a rollback with no earlier usable version.
+var ErrNoPrevious = errors.New("no earlier valid version to roll back to")

@@ -1,0 +1,784 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestDB_Put_RoundTripsEveryField(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, &Options{Now: fixedClock(t0)})
+	c := fullCert("a.example")
+	requireAllSet(t, c, "Revision")
+	created := c.Created
+	if err := db.Put(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Revision == 0 || !c.Updated.Equal(t0) || !c.Created.Equal(created) {
+		t.Fatalf("after Put: Revision=%d Updated=%v Created=%v; want non-zero, %v, %v", c.Revision, c.Updated, c.Created, t0, created)
+	}
+	got, err := db.Get(ctx, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("Get after Put differs:\n got %+v\nwant %+v", got, c)
+	}
+	requireAllSet(t, got)
+
+	// Records are the caller's own: changing one does not touch the store.
+	got.Domains[0] = "changed"
+	again, err := db.Get(ctx, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Domains[0] != "a.example" {
+		t.Fatal("changing a returned record changed the store")
+	}
+}
+
+func TestDB_Put_SetsCreatedOnce(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	db := openTest(t, &Options{Now: func() time.Time { return now }})
+	c := &Certificate{Name: "a"}
+	mustPut(t, db, c)
+	if !c.Created.Equal(t0) || !c.Updated.Equal(t0) {
+		t.Fatalf("Created=%v Updated=%v, want both %v", c.Created, c.Updated, t0)
+	}
+	now = t0.Add(time.Hour)
+	mustPut(t, db, c)
+	got, err := db.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Created.Equal(t0) || !got.Updated.Equal(now) {
+		t.Fatalf("second Put: Created=%v Updated=%v, want %v and %v", got.Created, got.Updated, t0, now)
+	}
+}
+
+func TestDB_Put_ConflictOnStaleRevision(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	c := fullCert("a.example")
+	mustPut(t, db, c)
+
+	dup := fullCert("a.example") // Revision 0: must not exist yet
+	if err := db.Put(ctx, dup); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Put of an existing name with revision 0 = %v, want ErrConflict", err)
+	}
+
+	a, _ := db.Get(ctx, "a.example")
+	b, _ := db.Get(ctx, "a.example")
+	a.Renewal.Reason = "writer a"
+	mustPut(t, db, a)
+	staleRev := b.Revision
+	b.Renewal.Reason = "writer b"
+	b.Versions = append(b.Versions, testVersion(3), testVersion(4), testVersion(5), testVersion(6))
+	err := db.Put(ctx, b)
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("Put with stale revision = %v, want ErrConflict", err)
+	}
+	if !strings.Contains(err.Error(), "a.example") {
+		t.Errorf("error %q does not name the certificate", err)
+	}
+	if b.Revision != staleRev || len(b.Versions) != 6 {
+		t.Errorf("failed Put changed the caller's record: Revision %d->%d, %d versions", staleRev, b.Revision, len(b.Versions))
+	}
+	got, _ := db.Get(ctx, "a.example")
+	if got.Renewal.Reason != "writer a" {
+		t.Fatalf("stored Reason = %q, want the first writer's", got.Renewal.Reason)
+	}
+
+	// Deleted meanwhile: a stale revision conflicts too.
+	if err := db.Delete(ctx, "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put(ctx, got); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Put after Delete with old revision = %v, want ErrConflict", err)
+	}
+}
+
+func TestDB_Put_TrimsVersionsKeepingActive(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	c := &Certificate{Name: "a", Active: 2}
+	for i := 1; i <= 8; i++ {
+		c.Versions = append(c.Versions, testVersion(i))
+	}
+	mustPut(t, db, c)
+	want := []int{2, 5, 6, 7, 8}
+	if got := seqs(c); !slices.Equal(got, want) {
+		t.Fatalf("caller's versions after Put: %v, want %v", got, want)
+	}
+	got, _ := db.Get(ctx, "a")
+	if s := seqs(got); !slices.Equal(s, want) || got.ActiveVersion().Seq != 2 {
+		t.Fatalf("stored versions %v active %d, want %v active 2", s, got.Active, want)
+	}
+}
+
+func TestDB_Put_RejectsInvalidRecords(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	for _, name := range []string{"", "/", "..", "../../etc/passwd", strings.Repeat("x", 256)} {
+		if err := db.Put(ctx, &Certificate{Name: name}); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Put(%q) = %v, want ErrInvalidName", name, err)
+		}
+		if _, err := db.Get(ctx, name); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Get(%q) = %v, want ErrInvalidName", name, err)
+		}
+		if _, err := db.Lock(ctx, name); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Lock(%q) = %v, want ErrInvalidName", name, err)
+		}
+	}
+	if err := db.Put(ctx, &Certificate{Name: "a", Active: 1}); !errors.Is(err, ErrInvalidRecord) {
+		t.Errorf("Put with dangling Active = %v, want ErrInvalidRecord", err)
+	}
+	if gen, _ := db.Generation(ctx); gen != 0 {
+		t.Errorf("rejected Puts changed the generation to %d", gen)
+	}
+}
+
+func TestDB_Get_NotFound(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	if _, err := db.Get(ctx, "missing.example"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get = %v, want ErrNotFound", err)
+	}
+	if err := db.Delete(ctx, "missing.example"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Delete = %v, want ErrNotFound", err)
+	}
+	if _, err := db.GetAccount(ctx, "https://127.0.0.1/dir", ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetAccount = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDB_List_SortedByName(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	for _, n := range []string{"c.example", "a.example", "b.example", "a.example.org"} {
+		mustPut(t, db, &Certificate{Name: n})
+	}
+	list, err := db.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(list), []string{"a.example", "a.example.org", "b.example", "c.example"}; !slices.Equal(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
+	revs, _ := db.Revisions(ctx)
+	for _, c := range list {
+		if c.Revision == 0 || revs[c.Name] != c.Revision {
+			t.Errorf("%s: List revision %d, Revisions %d", c.Name, c.Revision, revs[c.Name])
+		}
+	}
+}
+
+// dueIndex returns the names in the due index, in index order, read directly
+// from bbolt.
+func dueIndex(t *testing.T, db *DB) []string {
+	t.Helper()
+	var out []string
+	err := db.view(context.Background(), func(b *buckets) error {
+		return b.due.ForEach(func(k, _ []byte) error {
+			out = append(out, string(k[8:]))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestDB_Due_RangeScanInOrder(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	// Put in an order unrelated to Next or name.
+	order := []int{7, 2, 9, 0, 5, 3, 8, 1, 6, 4}
+	for _, i := range order {
+		c := &Certificate{Name: string(rune('a'+9-i)) + ".example"}
+		c.Renewal.Next = t0.Add(time.Duration(i) * time.Hour)
+		mustPut(t, db, c)
+	}
+	mustPut(t, db, &Certificate{Name: "unscheduled.example"}) // zero Next: never due
+	old := &Certificate{Name: "pre1970.example"}
+	old.Renewal.Next = time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
+	mustPut(t, db, old)
+
+	due, err := db.Due(ctx, t0.Add(3*time.Hour)) // inclusive
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(due), []string{"pre1970.example", "j.example", "i.example", "h.example", "g.example"}; !slices.Equal(got, want) {
+		t.Fatalf("Due = %v, want %v", got, want)
+	}
+	if none, _ := db.Due(ctx, time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC)); len(none) != 0 {
+		t.Fatalf("Due before everything = %v, want none", names(none))
+	}
+	if all, _ := db.Due(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)); len(all) != 11 {
+		t.Fatalf("Due far future: %d certificates, want 11 (unscheduled excluded)", len(all))
+	}
+
+	// Moving Next moves the index entry; clearing it removes the entry.
+	c, _ := db.Get(ctx, "j.example") // Next t0
+	c.Renewal.Next = t0.Add(100 * time.Hour)
+	mustPut(t, db, c)
+	c, _ = db.Get(ctx, "a.example") // Next t0+9h
+	c.Renewal.Next = t0.Add(-time.Hour)
+	mustPut(t, db, c)
+	c, _ = db.Get(ctx, "i.example")
+	c.Renewal.Next = time.Time{}
+	mustPut(t, db, c)
+	if err := db.Delete(ctx, "h.example"); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = db.Due(ctx, t0.Add(3*time.Hour))
+	if got, want := names(due), []string{"pre1970.example", "a.example", "g.example"}; !slices.Equal(got, want) {
+		t.Fatalf("Due after moves = %v, want %v", got, want)
+	}
+	idx := dueIndex(t, db)
+	want := []string{"pre1970.example", "a.example", "g.example", "f.example", "e.example", "d.example", "c.example", "b.example", "j.example"}
+	if !slices.Equal(idx, want) {
+		t.Fatalf("due index = %v, want %v (one entry per scheduled certificate)", idx, want)
+	}
+}
+
+func TestDB_Due_DoesNotReadRecordsThatAreNotDue(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	soon := &Certificate{Name: "soon"}
+	soon.Renewal.Next = t0
+	later := &Certificate{Name: "later"}
+	later.Renewal.Next = t0.Add(24 * time.Hour)
+	mustPut(t, db, soon)
+	mustPut(t, db, later)
+	// Corrupt the record that is not due: a range scan never decodes it.
+	err := db.update(ctx, func(b *buckets, _ uint64) error { return b.certs.Put([]byte("later"), []byte("{not json")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := db.Due(ctx, t0.Add(time.Hour))
+	if err != nil || !slices.Equal(names(due), []string{"soon"}) {
+		t.Fatalf("Due = %v, %v; want [soon], nil", names(due), err)
+	}
+	if _, err := db.List(ctx); err == nil {
+		t.Fatal("List decoded the corrupted record without error; the check above proves nothing")
+	}
+}
+
+func TestDB_Generation_BumpsOnEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	gen := func() uint64 {
+		t.Helper()
+		g, err := db.Generation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if g := gen(); g != 0 {
+		t.Fatalf("new store generation = %d, want 0", g)
+	}
+	a := &Certificate{Name: "a"}
+	mustPut(t, db, a)
+	if g := gen(); g != 1 || a.Revision != 1 {
+		t.Fatalf("after first Put: generation %d revision %d, want 1 and 1", g, a.Revision)
+	}
+	b := &Certificate{Name: "b"}
+	mustPut(t, db, b)
+	if err := db.PutAccount(ctx, &Account{Directory: "https://127.0.0.1/dir"}); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, a)
+	if g := gen(); g != 4 || a.Revision != 4 || b.Revision != 2 {
+		t.Fatalf("generation %d, revisions a=%d b=%d; want 4, 4, 2", g, a.Revision, b.Revision)
+	}
+	if err := db.Put(ctx, &Certificate{Name: "a"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("conflicting Put = %v", err)
+	}
+	if g := gen(); g != 4 {
+		t.Fatalf("failed Put bumped the generation to %d", g)
+	}
+	if err := db.Delete(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if g := gen(); g != 5 {
+		t.Fatalf("after Delete generation %d, want 5", g)
+	}
+	revs, err := db.Revisions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]uint64{"a": 4}; !reflect.DeepEqual(revs, want) {
+		t.Fatalf("Revisions = %v, want %v", revs, want)
+	}
+}
+
+func TestDB_PutAccount_UpsertAndList(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, &Options{Now: fixedClock(t0)})
+	dir := "https://127.0.0.1:14000/dir"
+	a := &Account{Directory: dir, Email: "ops@example.com", KeyPEM: []byte("key"), URI: "https://127.0.0.1:14000/my-account/1",
+		KeyType: "ec256", Created: t0.Add(-time.Hour), TOSAgreed: true}
+	requireAllSet(t, a)
+	if err := db.PutAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetAccount(ctx, dir, "ops@example.com")
+	if err != nil || !reflect.DeepEqual(got, a) {
+		t.Fatalf("GetAccount = %+v, %v; want %+v", got, err, a)
+	}
+	noContact := &Account{Directory: dir, URI: "u2"}
+	if err := db.PutAccount(ctx, noContact); err != nil {
+		t.Fatal(err)
+	}
+	if !noContact.Created.Equal(t0) {
+		t.Fatalf("Created = %v, want %v", noContact.Created, t0)
+	}
+	a.URI = "changed"
+	if err := db.PutAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	other := &Account{Directory: "https://127.0.0.2/dir", Email: "a@example.com"}
+	if err := db.PutAccount(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.ListAccounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, x := range list {
+		keys = append(keys, x.Directory+" "+x.Email+" "+x.URI)
+	}
+	want := []string{dir + "  u2", dir + " ops@example.com changed", "https://127.0.0.2/dir a@example.com "}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("ListAccounts = %q, want %q", keys, want)
+	}
+	if err := db.PutAccount(ctx, &Account{}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("PutAccount without directory = %v, want ErrInvalidRecord", err)
+	}
+}
+
+func TestDB_LoadPEM_ActiveVersion(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	if _, _, _, err := db.LoadPEM(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LoadPEM missing = %v, want ErrNotFound", err)
+	}
+	c := &Certificate{Name: "a"}
+	mustPut(t, db, c)
+	if _, _, _, err := db.LoadPEM(ctx, "a"); !errors.Is(err, ErrNoActiveVersion) {
+		t.Fatalf("LoadPEM without version = %v, want ErrNoActiveVersion", err)
+	}
+	c.AddVersion(testVersion(1))
+	v2 := testVersion(2)
+	v2.CertPEM = bytes.TrimSuffix(v2.CertPEM, []byte("\n")) // no trailing newline
+	c.AddVersion(v2)
+	c.Active = 2
+	mustPut(t, db, c)
+	full, key, rev, err := db.LoadPEM(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFull := string(v2.CertPEM) + "\n" + string(v2.ChainPEM)
+	if string(full) != wantFull || !bytes.Equal(key, v2.KeyPEM) || rev != c.Revision {
+		t.Fatalf("LoadPEM = %q, %q, %d; want %q, %q, %d", full, key, rev, wantFull, v2.KeyPEM, c.Revision)
+	}
+}
+
+func TestOpen_ReopenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "certctl.db")
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fullCert("a.example")
+	mustPut(t, db, c)
+	acct := &Account{Directory: "https://127.0.0.1/dir", Email: "e@example.com", KeyPEM: []byte("k")}
+	if err := db.PutAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	// No file handle stays open: another holder gets the exclusive lock at once.
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("store file still locked after operations: %v", err)
+	}
+	if err := bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db2, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db2.Get(ctx, "a.example")
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Fatalf("after reopen Get = %+v, %v; want %+v", got, err, c)
+	}
+	if a, err := db2.GetAccount(ctx, acct.Directory, acct.Email); err != nil || !reflect.DeepEqual(a, acct) {
+		t.Fatalf("after reopen GetAccount = %+v, %v", a, err)
+	}
+	if g, _ := db2.Generation(ctx); g != 2 {
+		t.Fatalf("after reopen generation = %d, want 2", g)
+	}
+}
+
+func TestOpen_GarbageFileUntouched(t *testing.T) {
+	big := make([]byte, 64<<10)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]byte{
+		"text":   []byte("this is my shopping list, not a database\n"),
+		"random": big,
+		"zeros":  make([]byte, 16<<10),
+	}
+	for name, content := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "certctl.db")
+			if err := os.WriteFile(path, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(path)
+			_, err := Open(path, &Options{LockTimeout: time.Second})
+			if !errors.Is(err, ErrNotStore) {
+				t.Fatalf("Open = %v, want ErrNotStore", err)
+			}
+			after, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(after, content) {
+				t.Fatal("Open changed the bytes of a file that is not a store")
+			}
+			st, _ := os.Stat(path)
+			if st.Mode() != before.Mode() || !st.ModTime().Equal(before.ModTime()) {
+				t.Fatalf("Open changed mode or mtime: %v %v -> %v %v", before.Mode(), before.ModTime(), st.Mode(), st.ModTime())
+			}
+			if _, err := os.Stat(path + ".locks"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("Open created %s.locks", path)
+			}
+		})
+	}
+}
+
+func TestOpen_OtherBoltDatabaseRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "other.db")
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("widgets"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	if err2 := bdb.Close(); err != nil || err2 != nil {
+		t.Fatal(err, err2)
+	}
+	before, _ := os.ReadFile(path)
+	if _, err := Open(path, nil); !errors.Is(err, ErrNotStore) {
+		t.Fatalf("Open of another application's bbolt file = %v, want ErrNotStore", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("Open changed another application's bbolt file")
+	}
+}
+
+func TestOpen_MissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nope")
+	path := filepath.Join(dir, "certctl.db")
+	_, err := Open(path, nil)
+	if !errors.Is(err, ErrStoreDir) {
+		t.Fatalf("Open = %v, want ErrStoreDir", err)
+	}
+	if want := "store " + path + ": directory " + dir + " does not exist"; err.Error() != want {
+		t.Fatalf("error = %q, want %q", err, want)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("Open created the missing directory")
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(filepath.Join(file, "certctl.db"), nil); !errors.Is(err, ErrStoreDir) {
+		t.Fatalf("Open under a regular file = %v, want ErrStoreDir", err)
+	}
+}
+
+func TestOpen_ReadOnlyDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+	probe := filepath.Join(dir, "probe")
+	if f, err := os.Create(probe); err == nil {
+		_ = f.Close()
+		_ = os.Remove(probe)
+		t.Skip("this user can write to a 0500 directory (root or a capability): the check cannot fail here")
+	}
+	_, err := Open(filepath.Join(dir, "certctl.db"), nil)
+	if !errors.Is(err, ErrStoreDir) || !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Open in a read-only directory = %v, want ErrStoreDir and fs.ErrPermission", err)
+	}
+}
+
+func TestOpen_FileMode0600(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "certctl.db")
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := func(p string) fs.FileMode {
+		t.Helper()
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode().Perm()
+	}
+	if m := mode(path); m != 0o600 {
+		t.Fatalf("new store mode %v, want 0600", m)
+	}
+	unlock, err := db.Lock(ctx, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if m := mode(path + ".locks"); m != 0o700 {
+		t.Errorf("lock directory mode %v, want 0700", m)
+	}
+	if m := mode(filepath.Join(path+".locks", "a.example.lock")); m != 0o600 {
+		t.Errorf("lock file mode %v, want 0600", m)
+	}
+	if _, err := db.Generation(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(filepath.Join(path+".locks", turnstileName)); m != 0o600 {
+		t.Errorf("turnstile file mode %v, want 0600", m)
+	}
+
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(path); m != 0o600 {
+		t.Fatalf("existing 0644 store left at %v, want narrowed to 0600", m)
+	}
+}
+
+// setSchema overwrites the stored schema version.
+func setSchema(t *testing.T, path string, v uint64) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, v))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpen_SchemaTooNew(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "certctl.db")
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setSchema(t, path, SchemaVersion+1)
+	before, _ := os.ReadFile(path)
+	_, err = Open(path, nil)
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+	}
+	if !strings.Contains(err.Error(), "schema version 2") {
+		t.Errorf("error %q does not give the schema version", err)
+	}
+	// A DB opened before the upgrade refuses to read or write too.
+	if _, err := db.List(ctx); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("List on upgraded store = %v, want ErrSchemaTooNew", err)
+	}
+	if err := db.Put(ctx, &Certificate{Name: "a"}); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Put on upgraded store = %v, want ErrSchemaTooNew", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("a store with a newer schema was modified")
+	}
+}
+
+func TestDB_Get_BusyWhenFileLocked(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "certctl.db")
+	db, err := Open(path, &Options{LockTimeout: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, &Certificate{Name: "a"})
+	holder, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Get(ctx, "a")
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Get while another holder has the file = %v, want ErrBusy", err)
+	}
+	if !strings.Contains(err.Error(), "store busy: another process holds it") {
+		t.Errorf("error %q lacks the busy message", err)
+	}
+	if err := db.Put(ctx, &Certificate{Name: "b"}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Put while locked = %v, want ErrBusy", err)
+	}
+	if _, err := Open(path, &Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Open while locked = %v, want ErrBusy", err)
+	}
+	if err := holder.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Get(ctx, "a"); err != nil {
+		t.Fatalf("Get after the holder closed = %v", err)
+	}
+	if _, err := db.Get(ctx, "b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the busy Put wrote anyway: %v", err)
+	}
+}
+
+func TestDB_Get_CanceledContext(t *testing.T) {
+	db := openTest(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := db.Get(ctx, "a"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with canceled ctx = %v, want context.Canceled", err)
+	}
+	if err := db.Put(ctx, &Certificate{Name: "a"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put with canceled ctx = %v, want context.Canceled", err)
+	}
+}
+
+func TestOpen_ReadOnlyOption(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "certctl.db")
+	if _, err := Open(path, &Options{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read-only Open of a missing store = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("read-only Open created the store")
+	}
+	rw, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, rw, &Certificate{Name: "a"})
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Get(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Put(ctx, &Certificate{Name: "b"}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Put on read-only store = %v, want ErrReadOnly", err)
+	}
+	if err := ro.Delete(ctx, "a"); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Delete on read-only store = %v, want ErrReadOnly", err)
+	}
+}
+
+func TestDB_Put_DoesNotRecreateRemovedFile(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, nil)
+	if err := os.Remove(db.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put(ctx, &Certificate{Name: "a"}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Put after the file was removed = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(db.Path()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("Put recreated the removed store file")
+	}
+}
+
+func TestOpen_EmptyFileInitialized(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "certctl.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of an empty file = %v", err)
+	}
+	mustPut(t, db, &Certificate{Name: "a"})
+}
+
+func TestDefaultPath_Precedence(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cases := []struct {
+		name string
+		env  map[string]string
+		euid int
+		home string
+		want string
+	}{
+		{"env wins", map[string]string{"CERTCTL_STORE": "/x/s.db", "XDG_DATA_HOME": "/xdg"}, 0, "/root", "/x/s.db"},
+		{"root", map[string]string{"XDG_DATA_HOME": "/xdg"}, 0, "/root", "/var/lib/certctl/certctl.db"},
+		{"xdg", map[string]string{"XDG_DATA_HOME": "/xdg"}, 1000, "/home/u", "/xdg/certctl/certctl.db"},
+		{"relative xdg ignored", map[string]string{"XDG_DATA_HOME": "rel"}, 1000, "/home/u", "/home/u/.local/share/certctl/certctl.db"},
+		{"home", nil, 1000, "/home/u", "/home/u/.local/share/certctl/certctl.db"},
+		{"no home", nil, 1000, "", "certctl.db"},
+	}
+	for _, tc := range cases {
+		if got := defaultPath(env(tc.env), tc.euid, tc.home); got != tc.want {
+			t.Errorf("%s: defaultPath = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	t.Setenv("CERTCTL_STORE", "/tmp/custom.db")
+	if got := DefaultPath(); got != "/tmp/custom.db" {
+		t.Errorf("DefaultPath with CERTCTL_STORE = %q", got)
+	}
+}
+
+func TestSortableTime_Ordering(t *testing.T) {
+	times := []time.Time{
+		{}, // year 1: clamped to the minimum
+		time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(-1, 0),
+		time.Unix(0, 0),
+		time.Unix(0, 1),
+		t0,
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), // beyond 2262: clamped to the maximum
+	}
+	for i := 1; i < len(times); i++ {
+		a, b := sortableTime(times[i-1]), sortableTime(times[i])
+		if a >= b {
+			t.Errorf("sortableTime(%v)=%d not below sortableTime(%v)=%d", times[i-1], a, times[i], b)
+		}
+	}
+}
