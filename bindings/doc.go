@@ -1,0 +1,18 @@
+// Package bindings serves TLS certificates that can be replaced while a server
+// runs, without dropping a connection.
+//
+// A [Binder] keeps an immutable snapshot of server name -> certificate behind an
+// atomic pointer. Its GetCertificate method, wired into a [crypto/tls.Config] by
+// [Binder.TLSConfig], does a lock-free lookup per handshake (an exact name,
+// then a wildcard: at most two map reads) and allocates nothing when the name
+// is known. [Binder.Set] validates a certificate (key pair, validity period,
+// names, chain) and only then builds a new snapshot and swaps the pointer: open
+// connections keep the certificate they negotiated, new handshakes get the new
+// one, and a certificate that fails validation is never served.
+//
+// The other types: [Options] configures a Binder (nil means defaults); [Policy]
+// chooses TLS versions and cipher suites ([Modern], [Intermediate]) and optional
+// client-certificate authentication through a [ClientAuth], whose CA pool can be
+// reloaded as well; [Source] is what [Binder.Watch] and [Binder.Sync] follow to
+// pick up certificates renewed by another process.
+package bindings

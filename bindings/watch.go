@@ -1,0 +1,190 @@
+package bindings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+)
+
+// Source is a set of named certificates kept by someone else, typically a
+// store written by another process. Its methods may be called from any
+// goroutine, but never concurrently by one Binder; each must honour ctx.
+type Source interface {
+	// Generation returns a counter bumped by every write to the source. It
+	// must be cheap: it is polled every interval.
+	Generation(ctx context.Context) (uint64, error)
+
+	// Revisions returns the revision of every certificate by name. A
+	// certificate whose revision did not change is not loaded again.
+	Revisions(ctx context.Context) (map[string]uint64, error)
+
+	// LoadPEM returns the certificate called name: its full chain (leaf first)
+	// and key in PEM, and its revision. A name that no longer exists is an
+	// error; the next pass will see it gone from Revisions.
+	LoadPEM(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, revision uint64, err error)
+}
+
+// sourceState is what Sync last read from its Source.
+type sourceState struct {
+	mu   sync.Mutex
+	seen bool              // gen is meaningful
+	gen  uint64            // generation of the last complete pass
+	revs map[string]uint64 // name -> revision loaded (or refused) from the source
+}
+
+// Sync makes the binder match src in one pass. If src's generation is the one
+// of the last complete pass it returns at once, without calling Revisions.
+// Otherwise it loads every certificate whose revision changed, validates it as
+// Set does, drops the bindings whose names disappeared from src, and publishes
+// all of it as one snapshot.
+//
+// A certificate refused by validation is reported (Options.OnError, logs) and
+// not tried again until its revision changes; the binding keeps its previous
+// certificate. A failed read is reported and retried on the next pass. The
+// returned error joins every failure of the pass; the binder keeps serving
+// whatever the error.
+//
+// A Binder follows at most one Source: Sync and Watch share their state.
+// Bindings installed with Set under other names are left alone; a name present
+// in both is replaced by the source's certificate whenever its revision changes.
+func (b *Binder) Sync(ctx context.Context, src Source) error {
+	if src == nil {
+		return ErrNilSource
+	}
+	st := &b.sync
+	st.mu.Lock()
+	defer st.mu.Unlock()
+
+	gen, err := src.Generation(ctx)
+	if err != nil {
+		err = fmt.Errorf("source: reading generation: %w", err)
+		b.sourceFailed(err)
+		return err
+	}
+	if st.seen && gen == st.gen {
+		return nil
+	}
+	revs, err := src.Revisions(ctx)
+	if err != nil {
+		err = fmt.Errorf("source: reading revisions: %w", err)
+		b.sourceFailed(err)
+		return err
+	}
+
+	var (
+		errs     []error
+		retry    bool // a read failed: do the pass again next time
+		loaded   []*entry
+		newRevs  = maps.Clone(st.revs)
+		removing []string
+	)
+	if newRevs == nil {
+		newRevs = make(map[string]uint64, len(revs))
+	}
+	for name, rev := range revs {
+		if old, ok := st.revs[name]; ok && old == rev {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			retry = true
+			break
+		}
+		certPEM, keyPEM, loadedRev, err := src.LoadPEM(ctx, name)
+		if err != nil {
+			err = fmt.Errorf("%s: loading from source: %w", name, err)
+			b.sourceFailedName(name, err)
+			errs = append(errs, err)
+			retry = true
+			continue
+		}
+		newRevs[name] = loadedRev
+		e, err := b.parsePEM(name, certPEM, keyPEM, nil)
+		if err != nil {
+			b.refused(name, err)
+			errs = append(errs, err)
+			continue
+		}
+		loaded = append(loaded, e)
+	}
+	for name := range st.revs {
+		if _, ok := revs[name]; !ok {
+			removing = append(removing, name)
+			delete(newRevs, name)
+		}
+	}
+
+	b.update(func(t *txn) {
+		for _, e := range loaded {
+			t.put(e)
+		}
+		for _, name := range removing {
+			t.remove(name)
+		}
+	})
+	for _, e := range loaded {
+		b.log.Debug("certificate installed", "name", e.name, "serial", e.cert.Leaf.SerialNumber.Text(16),
+			"not_after", e.cert.Leaf.NotAfter, "names", len(e.names), "source_revision", newRevs[e.name])
+	}
+	for _, name := range removing {
+		b.log.Debug("certificate removed", "name", name, "reason", "gone from source")
+	}
+	if len(loaded)+len(removing)+len(errs) > 0 {
+		b.log.Info("source synced", "generation", gen, "installed", len(loaded), "removed", len(removing),
+			"failed", len(errs))
+	}
+	st.revs = newRevs
+	if !retry {
+		st.gen, st.seen = gen, true
+	}
+	return errors.Join(errs...)
+}
+
+// Watch keeps the binder in step with src until ctx is done: it runs Sync at
+// once and then every interval (zero means one second). Failures are logged
+// and reported through Options.OnError, never fatal; a panic in src is
+// recovered and reported the same way. Watch returns ctx's error, or
+// ErrNilSource at once for a nil src.
+func (b *Binder) Watch(ctx context.Context, src Source, interval time.Duration) error {
+	if src == nil {
+		return ErrNilSource
+	}
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		b.syncRecover(ctx, src)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// syncRecover runs one Sync, turning a panic into a reported error. Errors are
+// already reported by Sync itself.
+func (b *Binder) syncRecover(ctx context.Context, src Source) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.sourceFailed(fmt.Errorf("source: panic during sync: %v", r))
+		}
+	}()
+	_ = b.Sync(ctx, src)
+}
+
+func (b *Binder) sourceFailed(err error) { b.sourceFailedName("", err) }
+
+func (b *Binder) sourceFailedName(name string, err error) {
+	b.log.LogAttrs(context.Background(), slog.LevelWarn, "source read failed",
+		slog.String("name", name), slog.Any("error", err))
+	if b.onError != nil {
+		b.onError(name, err)
+	}
+}

@@ -1,0 +1,330 @@
+package bindings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// fakeSource is an in-memory Source that counts calls.
+type fakeSource struct {
+	mu       sync.Mutex
+	gen      uint64
+	certs    map[string]fakeCert
+	loadErr  map[string]error // LoadPEM fails for these names
+	genCalls int
+	revCalls int
+	loads    map[string]int
+}
+
+type fakeCert struct {
+	certPEM, keyPEM []byte
+	rev             uint64
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{certs: map[string]fakeCert{}, loadErr: map[string]error{}, loads: map[string]int{}}
+}
+
+func (f *fakeSource) put(name string, certPEM, keyPEM []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	f.certs[name] = fakeCert{certPEM: certPEM, keyPEM: keyPEM, rev: f.gen}
+}
+
+func (f *fakeSource) del(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	delete(f.certs, name)
+}
+
+func (f *fakeSource) counts() (gen, rev int, loads map[string]int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.genCalls, f.revCalls, maps.Clone(f.loads)
+}
+
+func (f *fakeSource) Generation(ctx context.Context) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.genCalls++
+	return f.gen, ctx.Err()
+}
+
+func (f *fakeSource) Revisions(ctx context.Context) (map[string]uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revCalls++
+	out := make(map[string]uint64, len(f.certs))
+	for n, c := range f.certs {
+		out[n] = c.rev
+	}
+	return out, ctx.Err()
+}
+
+func (f *fakeSource) LoadPEM(ctx context.Context, name string) ([]byte, []byte, uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.loads[name]++
+	if err := f.loadErr[name]; err != nil {
+		return nil, nil, 0, err
+	}
+	c, ok := f.certs[name]
+	if !ok {
+		return nil, nil, 0, fmt.Errorf("%s: not found", name)
+	}
+	return c.certPEM, c.keyPEM, c.rev, nil
+}
+
+var _ Source = (*fakeSource)(nil)
+
+// errorLog collects OnError reports.
+type errorLog struct {
+	mu   sync.Mutex
+	errs map[string][]error
+}
+
+func (l *errorLog) onError(name string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.errs == nil {
+		l.errs = map[string][]error{}
+	}
+	l.errs[name] = append(l.errs[name], err)
+}
+
+func (l *errorLog) count(name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.errs[name])
+}
+
+func TestBinder_Sync_LoadsOnlyChanges(t *testing.T) {
+	src := newFakeSource()
+	a1 := leaf(t, leafSpec{names: []string{"a.example"}})
+	c1 := leaf(t, leafSpec{names: []string{"c.example"}})
+	src.put("a", a1.certPEM(), a1.keyPEM(t))
+	src.put("c", c1.certPEM(), c1.keyPEM(t))
+	b := New(nil)
+	ctx := t.Context()
+
+	if err := b.Sync(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if b.Serial("a.example") != a1.serial() || b.Serial("c.example") != c1.serial() {
+		t.Fatalf("after first sync: a=%s c=%s", b.Serial("a.example"), b.Serial("c.example"))
+	}
+	// No change: Generation only.
+	for range 3 {
+		if err := b.Sync(ctx, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gen, rev, loads := src.counts(); gen != 4 || rev != 1 || loads["a"] != 1 || loads["c"] != 1 {
+		t.Fatalf("calls: Generation %d, Revisions %d, loads %v; want 4, 1, one each", gen, rev, loads)
+	}
+	// One change: only that name is loaded.
+	a2 := leaf(t, leafSpec{names: []string{"a.example"}})
+	src.put("a", a2.certPEM(), a2.keyPEM(t))
+	if err := b.Sync(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if _, rev, loads := src.counts(); rev != 2 || loads["a"] != 2 || loads["c"] != 1 {
+		t.Fatalf("after change: Revisions %d, loads %v; want 2, a twice and c once", rev, loads)
+	}
+	if b.Serial("a.example") != a2.serial() {
+		t.Fatalf("a not reloaded: %s", b.Serial("a.example"))
+	}
+	// Removal.
+	src.del("c")
+	if err := b.Sync(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.Serial("c.example"); s != "" {
+		t.Fatalf("removed c still served: %s", s)
+	}
+}
+
+func TestBinder_Sync_BadEntryRefusedOldKept(t *testing.T) {
+	src := newFakeSource()
+	good := leaf(t, leafSpec{names: []string{"a.example"}})
+	src.put("a", good.certPEM(), good.keyPEM(t))
+	var log errorLog
+	b := New(&Options{OnError: log.onError})
+	ctx := t.Context()
+	if err := b.Sync(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	other := leaf(t, leafSpec{names: []string{"a.example"}})
+	src.put("a", good.certPEM(), other.keyPEM(t)) // mismatched key
+	if err := b.Sync(ctx, src); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("Sync = %v, want ErrKeyMismatch", err)
+	}
+	if got := b.Serial("a.example"); got != good.serial() {
+		t.Fatalf("bad entry replaced the good one: %s", got)
+	}
+	if log.count("a") != 1 {
+		t.Fatalf("OnError reports for a: %d, want 1", log.count("a"))
+	}
+	// The refused revision is not retried: no new load, no new report.
+	src.put("x", nil, nil)
+	src.del("x")
+	if err := b.Sync(ctx, src); err != nil {
+		t.Fatalf("Sync after unrelated change: %v", err)
+	}
+	if _, _, loads := src.counts(); loads["a"] != 2 || log.count("a") != 1 {
+		t.Fatalf("refused revision retried: loads %d, reports %d", loads["a"], log.count("a"))
+	}
+	// A fixed revision is picked up.
+	fixed := leaf(t, leafSpec{names: []string{"a.example"}})
+	src.put("a", fixed.certPEM(), fixed.keyPEM(t))
+	if err := b.Sync(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Serial("a.example"); got != fixed.serial() {
+		t.Fatalf("fixed entry not installed: %s", got)
+	}
+}
+
+func TestBinder_Sync_ReadErrorRetried(t *testing.T) {
+	src := newFakeSource()
+	l := leaf(t, leafSpec{names: []string{"a.example"}})
+	src.put("a", l.certPEM(), l.keyPEM(t))
+	src.loadErr["a"] = errors.New("disk on fire")
+	var log errorLog
+	b := New(&Options{OnError: log.onError})
+	if err := b.Sync(t.Context(), src); err == nil {
+		t.Fatal("Sync hid the read error")
+	}
+	if log.count("a") != 1 {
+		t.Fatalf("read error reported %d times, want 1", log.count("a"))
+	}
+	src.mu.Lock()
+	delete(src.loadErr, "a")
+	src.mu.Unlock()
+	// Same generation, but the failed pass is done again.
+	if err := b.Sync(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Serial("a.example"); got != l.serial() {
+		t.Fatalf("not loaded after the error cleared: %q", got)
+	}
+}
+
+func TestBinder_Sync_LeavesOwnBindings(t *testing.T) {
+	src := newFakeSource()
+	b := New(nil)
+	own := leaf(t, leafSpec{names: []string{"own.example"}})
+	mustSet(t, b, "own", own, nil)
+	l := leaf(t, leafSpec{names: []string{"a.example"}})
+	src.put("a", l.certPEM(), l.keyPEM(t))
+	if err := b.Sync(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	src.del("a")
+	if err := b.Sync(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	if b.Serial("own.example") != own.serial() || b.Serial("a.example") != "" {
+		t.Fatalf("own=%q a=%q; want own kept and a removed", b.Serial("own.example"), b.Serial("a.example"))
+	}
+}
+
+func TestBinder_Watch_PicksUpChanges(t *testing.T) {
+	a1 := leaf(t, leafSpec{names: []string{"a.example"}})
+	a2 := leaf(t, leafSpec{names: []string{"a.example"}})
+	bad := leaf(t, leafSpec{names: []string{"a.example"}})
+	keyPEM1, keyPEM2 := a1.keyPEM(t), a2.keyPEM(t)
+	realNow := time.Now() // the synctest clock starts in 2000
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		src.put("a", a1.certPEM(), keyPEM1)
+		var log errorLog
+		b := New(&Options{Now: func() time.Time { return realNow }, OnError: log.onError})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- b.Watch(ctx, src, 0) }()
+
+		synctest.Wait() // the first pass runs at once
+		if got := b.Serial("a.example"); got != a1.serial() {
+			t.Fatalf("first pass: %q, want %s", got, a1.serial())
+		}
+		// Ten idle polls: Generation only.
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if gen, rev, _ := src.counts(); gen != 11 || rev != 1 {
+			t.Fatalf("after 10 idle polls: Generation %d, Revisions %d; want 11, 1", gen, rev)
+		}
+		// A change is picked up on the next tick.
+		src.put("a", a2.certPEM(), keyPEM2)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := b.Serial("a.example"); got != a2.serial() {
+			t.Fatalf("after change: %q, want %s", got, a2.serial())
+		}
+		// A bad entry is refused, the old one kept, and Watch goes on.
+		src.put("a", bad.certPEM(), keyPEM1)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := b.Serial("a.example"); got != a2.serial() || log.count("a") != 1 {
+			t.Fatalf("after bad entry: serial %q reports %d; want %s and 1", got, log.count("a"), a2.serial())
+		}
+		src.del("a")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := b.Serial("a.example"); got != "" {
+			t.Fatalf("after delete: %q still served", got)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Watch returned %v, want context.Canceled", err)
+		}
+	})
+}
+
+// panickySource panics in Generation on its first call.
+type panickySource struct {
+	*fakeSource
+	once sync.Once
+}
+
+func (p *panickySource) Generation(ctx context.Context) (uint64, error) {
+	p.once.Do(func() { panic("boom") })
+	return p.fakeSource.Generation(ctx)
+}
+
+func TestBinder_Watch_SurvivesPanicAndErrors(t *testing.T) {
+	l := leaf(t, leafSpec{names: []string{"a.example"}})
+	keyPEM := l.keyPEM(t)
+	realNow := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		src := &panickySource{fakeSource: newFakeSource()}
+		src.put("a", l.certPEM(), keyPEM)
+		var log errorLog
+		b := New(&Options{Now: func() time.Time { return realNow }, OnError: log.onError})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- b.Watch(ctx, src, 5*time.Second) }()
+		synctest.Wait()
+		if log.count("") != 1 || b.Serial("a.example") != "" {
+			t.Fatalf("after panic: reports %d, serial %q", log.count(""), b.Serial("a.example"))
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if got := b.Serial("a.example"); got != l.serial() {
+			t.Fatalf("Watch did not recover: %q", got)
+		}
+		cancel()
+		<-done
+	})
+	if err := New(nil).Watch(t.Context(), nil, 0); !errors.Is(err, ErrNilSource) {
+		t.Fatalf("Watch(nil) = %v", err)
+	}
+}
