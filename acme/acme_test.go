@@ -194,10 +194,9 @@ func TestClient_RenewalInfo_ReplacesSent(t *testing.T) {
 	srv, cl := ca(t, acmetest.Options{})
 	ctx := context.Background()
 	ch := acme.Challenge{HTTPAddr: httpAddr(srv)}
-	cert, err := cl.Obtain(ctx, acme.Request{Domains: []string{"ari.example"}, Challenge: ch})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Pebble cannot find the order of a certificate whose serial has its
+	// top bit set (it keeps DER's leading zero in the ARI ID): use another.
+	cert := obtainWithSerial(t, cl, ch, "ari.example", false)
 	ri, err := cl.RenewalInfo(ctx, cert.Leaf)
 	if err != nil {
 		t.Fatalf("RenewalInfo: %v", err)
@@ -291,4 +290,40 @@ func TestRegister_EAB(t *testing.T) {
 	if err != nil || a.URI == "" {
 		t.Fatalf("with EAB: %+v, %v", a, err)
 	}
+}
+
+// obtainWithSerial obtains certificates until one's serial has its top bit
+// set (highBit) or clear.
+func obtainWithSerial(t *testing.T, cl *acme.Client, ch acme.Challenge, name string, highBit bool) *acme.Certificate {
+	t.Helper()
+	for i := 0; i < 40; i++ {
+		cert, err := cl.Obtain(context.Background(), acme.Request{Domains: []string{name}, Challenge: ch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (cert.Leaf.SerialNumber.Bytes()[0] >= 0x80) == highBit {
+			return cert
+		}
+	}
+	t.Fatal("no certificate with the wanted serial after 40 tries")
+	return nil
+}
+
+// A CA that refuses an order carrying "replaces" (Pebble does for the rare
+// serials whose DER encoding has a leading zero) still renews, without it.
+func TestClient_Obtain_ReplacesRefusedFallsBack(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	ch := acme.Challenge{HTTPAddr: httpAddr(srv)}
+	old := obtainWithSerial(t, cl, ch, "fb.example", false)
+	orders, replaced := srv.Orders(), srv.OrdersWithReplaces()
+	srv.FailNewOrders(1, http.StatusInternalServerError, 0)
+	next, err := cl.Obtain(context.Background(), acme.Request{Domains: []string{"fb.example"}, Challenge: ch, Replaces: old.Leaf})
+	if err != nil {
+		t.Fatalf("Obtain with refused replaces: %v", err)
+	}
+	if next.Replaces != "" || srv.Orders() != orders+2 || srv.OrdersWithReplaces() != replaced+1 {
+		t.Fatalf("Replaces = %q after %d orders (%d with replaces), want empty after 2 (1)",
+			next.Replaces, srv.Orders()-orders, srv.OrdersWithReplaces()-replaced)
+	}
+	verify(t, srv, next, "fb.example")
 }

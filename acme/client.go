@@ -242,6 +242,13 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 		}
 	}
 	res, err := runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
+	if err != nil && replaces != "" && refusedReplaces(err) {
+		// "replaces" is advisory (RFC 9773): a CA that refuses it for a
+		// reason other than rate limits still issues without it.
+		c.log().Warn("CA refused the order with replaces; ordering without it", "domains", subject, "err", err)
+		or.ReplacesCertID, replaces = "", ""
+		res, err = runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: obtaining: %w", subject, classify(c.cfg.Directory, err))
 	}
@@ -252,6 +259,28 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	cert.CertURL = res.CertURL
 	cert.Replaces = replaces
 	return cert, nil
+}
+
+// refusedReplaces reports an order refused by the CA before any
+// validation for a reason that may be its "replaces" field.
+func refusedReplaces(err error) bool {
+	var pd *legoacme.ProblemDetails
+	if !errors.As(err, &pd) || pd.Method != http.MethodPost {
+		return false
+	}
+	switch strings.TrimPrefix(pd.Type, "urn:ietf:params:acme:error:") {
+	case "rateLimited", "unauthorized", "connection", "dns", "incorrectResponse", "caa", "tls", "rejectedIdentifier", "badNonce":
+		return false
+	}
+	return strings.Contains(pd.URL, "order") || strings.Contains(strings.ToLower(pd.Detail), "replace") ||
+		strings.Contains(strings.ToLower(pd.Detail), "order")
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.cfg.Logger != nil {
+		return c.cfg.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // Revocation reasons (RFC 5280) accepted by [Client.Revoke].

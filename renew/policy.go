@@ -55,15 +55,17 @@ func (p Policy) Next(c *store.Certificate, now time.Time) Decision {
 	if v.Revoked {
 		return Decision{now, ReasonRevoked}
 	}
+	life := v.NotAfter.Sub(v.NotBefore)
 	if a := c.ARI; !a.Chosen.IsZero() {
+		// A window reaching into the last tenth of the lifetime is cut
+		// there: a renewal that fails at the very end has no time left.
 		at := a.Chosen
-		if at.After(v.NotAfter) {
-			at = v.NotAfter
+		if latest := v.NotAfter.Add(-life / 10); at.After(latest) {
+			at = latest
 		}
 		return Decision{at, fmt.Sprintf("%s %s to %s", ReasonARI,
 			a.WindowStart.UTC().Format(time.RFC3339), a.WindowEnd.UTC().Format(time.RFC3339))}
 	}
-	life := v.NotAfter.Sub(v.NotBefore)
 	left, reason := life/3, ReasonThird
 	if life < shortLived {
 		left, reason = life/2, ReasonHalf

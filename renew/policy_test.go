@@ -47,10 +47,10 @@ func TestPolicy_Next_ARI(t *testing.T) {
 	if !d.At.Equal(c.ARI.Chosen) || d.Reason[:len(ReasonARI)] != ReasonARI {
 		t.Fatalf("Next = %+v, want the chosen ARI time", d)
 	}
-	// A window after expiry is clamped to the expiry.
-	c.ARI.Chosen = t0.Add(100 * 24 * time.Hour)
-	if d := (Policy{}).Next(c, t0); !d.At.Equal(c.ActiveVersion().NotAfter) {
-		t.Fatalf("Next = %v, want clamp to NotAfter", d.At)
+	// A chosen time in the last tenth of the lifetime is moved to its start.
+	c.ARI.Chosen = t0.Add(89 * 24 * time.Hour)
+	if d := (Policy{}).Next(c, t0); !d.At.Equal(t0.Add(81 * 24 * time.Hour)) {
+		t.Fatalf("Next = %v, want clamp to the last tenth", d.At)
 	}
 	// A revoked certificate is due now whatever the window.
 	c.Versions[0].Revoked = true

@@ -32,7 +32,8 @@ type Result struct {
 	Serial     string // the active serial afterwards
 	PrevSerial string // the serial it replaced, if any
 	NotAfter   time.Time
-	Next       Decision // the next renewal
+	Next       Decision      // the next renewal
+	Duration   time.Duration // time spent ordering, for renewals attempted
 	Err        error
 }
 
@@ -89,6 +90,30 @@ func (s *Service) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// schedule sets c's indexed next check (Renewal.Next, Reason): the retry
+// time after failures; otherwise the policy's renewal time, or earlier when
+// the CA's renewal information should be fetched first, so that "what needs
+// attention" stays a range scan of the store's index.
+func (s *Service) schedule(c *store.Certificate) {
+	if c.Renewal.Attempts > 0 && !c.Renewal.Next.IsZero() {
+		return
+	}
+	now := s.now()
+	d := s.Policy.Next(c, now)
+	c.Renewal.Next, c.Renewal.Reason = d.At, d.Reason
+	v := c.ActiveVersion()
+	if v == nil || v.Revoked || !now.Before(v.NotAfter) {
+		return
+	}
+	check := c.ARI.RetryAfter
+	if c.ARI.Fetched.IsZero() && check.IsZero() {
+		check = now
+	}
+	if !check.IsZero() && check.Before(c.Renewal.Next) {
+		c.Renewal.Next, c.Renewal.Reason = check, "check the CA's renewal information"
+	}
+}
+
 // Decide returns when c is next due: the policy's answer, pushed back by a
 // pending retry after failures.
 func (s *Service) Decide(c *store.Certificate) Decision {
@@ -120,7 +145,7 @@ func (s *Service) Issue(ctx context.Context, tmpl *store.Certificate, force bool
 		if v := cur.ActiveVersion(); v != nil {
 			if d := s.Policy.Next(cur, s.now()); !d.Due(s.now()) {
 				applySettings(cur, tmpl)
-				cur.Renewal.Next, cur.Renewal.Reason = d.At, d.Reason
+				s.schedule(cur)
 				if err := s.Store.Put(ctx, cur); err != nil {
 					return Result{Name: name, Action: ActionFailed, Err: fmt.Errorf("%s: saving settings: %w", name, err)}
 				}
@@ -178,9 +203,21 @@ func (s *Service) Renew(ctx context.Context, name string, force bool) Result {
 	if !force {
 		if err := s.refreshARI(ctx, c); err != nil {
 			s.log().Warn("renewal info unavailable", "name", name, "err", err)
+			c.ARI.RetryAfter = s.now().Add(15 * time.Minute)
 		}
 		d := s.Decide(c)
 		if !d.Due(s.now()) {
+			if !c.Renewal.Next.After(s.now()) {
+				// The index said "look now" but nothing is due: move it on,
+				// so a scheduler does not come back at once.
+				s.schedule(c)
+				if !c.Renewal.Next.After(s.now()) {
+					c.Renewal.Next = d.At
+				}
+				if err := s.Store.Put(ctx, c); err != nil {
+					s.log().Warn("rescheduling", "name", name, "err", err)
+				}
+			}
 			r := Result{Name: name, Action: ActionNotDue, Next: d}
 			if v := c.ActiveVersion(); v != nil {
 				r.Serial, r.NotAfter = v.Serial, v.NotAfter
@@ -238,6 +275,7 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 	if err == nil {
 		err = s.check(cert, c, prev)
 	}
+	res.Duration = s.now().Sub(start)
 	if err != nil {
 		res.Action, res.Err = ActionFailed, err
 		if exists {
@@ -264,7 +302,7 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 	c.ARI = store.ARIState{}
 	c.Renewal = store.RenewalState{LastAttempt: start, LastSuccess: now}
 	d := s.Policy.Next(c, now)
-	c.Renewal.Next, c.Renewal.Reason = d.At, d.Reason
+	s.schedule(c)
 	if !exists {
 		c.Revision = 0
 	}
@@ -423,10 +461,7 @@ func (s *Service) refreshARI(ctx context.Context, c *store.Certificate) error {
 	if id, err := acme.CertID(leaf); err == nil {
 		a.CertID = id
 	}
-	if c.Renewal.Attempts == 0 {
-		d := s.Policy.Next(c, now)
-		c.Renewal.Next, c.Renewal.Reason = d.At, d.Reason
-	}
+	s.schedule(c)
 	return s.Store.Put(ctx, c)
 }
 
@@ -525,8 +560,7 @@ func (s *Service) Revoke(ctx context.Context, name string, reason int) (*store.V
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	v.Revoked, v.RevokedAt, v.RevokeReason = true, s.now(), reason
-	d := s.Policy.Next(c, s.now())
-	c.Renewal.Next, c.Renewal.Reason = d.At, d.Reason
+	s.schedule(c)
 	if err := s.Store.Put(ctx, c); err != nil {
 		return nil, fmt.Errorf("%s: saving revocation: %w", name, err)
 	}
@@ -560,8 +594,7 @@ func (s *Service) Rollback(ctx context.Context, name string) (*store.Certificate
 	}
 	c.Active = target.Seq
 	c.ARI = store.ARIState{}
-	d := s.Policy.Next(c, now)
-	c.Renewal.Next, c.Renewal.Reason = d.At, d.Reason
+	s.schedule(c)
 	if err := s.Store.Put(ctx, c); err != nil {
 		return nil, fmt.Errorf("%s: saving rollback: %w", name, err)
 	}

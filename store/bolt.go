@@ -575,6 +575,27 @@ func (db *DB) Due(ctx context.Context, before time.Time) ([]*Certificate, error)
 	return out, nil
 }
 
+// NextDue returns the earliest Renewal.Next of any certificate, and false
+// when none is scheduled. It reads one index entry.
+func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var (
+		at time.Time
+		ok bool
+	)
+	err := db.view(ctx, func(b *buckets) error {
+		k, _ := b.due.Cursor().First()
+		if len(k) > 8 {
+			n := int64(binary.BigEndian.Uint64(k[:8]) ^ (1 << 63))
+			at, ok = time.Unix(0, n), true
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due: %w", err)
+	}
+	return at, ok, nil
+}
+
 // Put writes c if the stored revision equals c.Revision (0: c must not exist
 // yet), else returns an error wrapping [ErrConflict]. On success it sets
 // c.Revision, c.Updated (and c.Created if zero) and trims c.Versions to

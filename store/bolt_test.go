@@ -782,3 +782,29 @@ func TestSortableTime_Ordering(t *testing.T) {
 		}
 	}
 }
+
+func TestDB_NextDue_EarliestIndexed(t *testing.T) {
+	db := openTest(t, nil)
+	ctx := context.Background()
+	if _, ok, err := db.NextDue(ctx); err != nil || ok {
+		t.Fatalf("empty store: ok=%v err=%v", ok, err)
+	}
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, name := range []string{"late.example", "early.example", "mid.example"} {
+		c := &Certificate{Name: name, Domains: []string{name}, KeyType: "ec256", Directory: "https://ca.example/dir"}
+		c.Renewal.Next = t0.Add(time.Duration([]int{3, 1, 2}[i]) * time.Hour)
+		if err := db.Put(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at, ok, err := db.NextDue(ctx)
+	if err != nil || !ok || !at.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("NextDue = %v %v %v, want %v", at, ok, err, t0.Add(time.Hour))
+	}
+	if err := db.Delete(ctx, "early.example"); err != nil {
+		t.Fatal(err)
+	}
+	if at, _, _ := db.NextDue(ctx); !at.Equal(t0.Add(2 * time.Hour)) {
+		t.Fatalf("after delete NextDue = %v", at)
+	}
+}

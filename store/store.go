@@ -47,6 +47,9 @@ type Store interface {
 	// ordered by Renewal.Next (then name). A zero Renewal.Next is never due.
 	// Its cost grows with the number of due certificates, not all of them.
 	Due(ctx context.Context, before time.Time) ([]*Certificate, error)
+	// NextDue returns the earliest Renewal.Next of any certificate, and
+	// false when none is scheduled.
+	NextDue(ctx context.Context) (time.Time, bool, error)
 	// Put writes c if the stored revision equals c.Revision (see the
 	// contract above) and sets c.Revision to the new revision.
 	Put(ctx context.Context, c *Certificate) error

@@ -258,7 +258,8 @@ func TestCLI_Renew_PartialFailureExit3(t *testing.T) {
 	for _, n := range []string{"p1.example", "p2.example"} {
 		h.mustRun("issue", "-d", n, "--http-addr", h.httpAddr(), "--agree-tos")
 	}
-	h.srv.FailNewOrders(1, http.StatusServiceUnavailable, 0)
+	// Two refusals: the order with "replaces" and the retry without it.
+	h.srv.FailNewOrders(2, http.StatusServiceUnavailable, 0)
 	code, out, errs := h.run("renew", "--all", "--force", "--workers", "1")
 	if code != cli.ExitPartial {
 		t.Fatalf("exit %d, want 3\n%s\n%s", code, out, errs)

@@ -135,6 +135,7 @@ func NewRootCmd(deps *Deps) *cobra.Command {
 		NewCmdRollback(g),
 		NewCmdAccount(g),
 		NewCmdSandbox(g),
+		NewCmdDaemon(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root

@@ -1,0 +1,272 @@
+package renew
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/certctl/certctl/store"
+)
+
+// Event types reported to subscribers.
+const (
+	EventRenewed = "renewed" // a new version is active
+	EventFailed  = "failed"  // a renewal attempt failed
+	EventSkipped = "skipped" // looked at, not due
+	EventScan    = "scan"    // a scan finished
+)
+
+// Event is one thing the [Manager] did.
+type Event struct {
+	Type   string
+	Name   string
+	Result Result
+	Time   time.Time
+}
+
+// DefaultSchedule is how often a Manager scans when Schedule is empty.
+const DefaultSchedule = "@every 10m"
+
+// Manager renews certificates unattended: a cron schedule sets how often it
+// scans the store for due certificates, and it also wakes at the earliest
+// due time, so short-lived certificates renew on time whatever the
+// schedule. Renewals run through its Service, which locks each certificate
+// across processes. Set the fields, then call Run once.
+type Manager struct {
+	// Service renews. Required.
+	Service *Service
+	// Schedule is a cron spec (5 fields, or descriptors like "@every 5m",
+	// "@hourly"). Empty means DefaultSchedule.
+	Schedule string
+	// Logger receives the manager's logs. Nil means the Service's logger.
+	Logger *slog.Logger
+	// MinInterval is the shortest pause between two scans. Zero means one
+	// second.
+	MinInterval time.Duration
+	// Notify, if set, receives every event synchronously, before
+	// subscribers; it must not block for long.
+	Notify func(Event)
+	// ShutdownGrace is how long renewals in flight may go on after Run's
+	// context is done before they are cancelled. Zero cancels at once.
+	ShutdownGrace time.Duration
+
+	mu     sync.Mutex
+	subs   map[chan Event]struct{}
+	poke   chan struct{}
+	once   sync.Once
+	lastMu sync.Mutex
+	last   time.Time
+}
+
+// ParseSchedule checks a cron spec the way Run will use it.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	if spec == "" {
+		spec = DefaultSchedule
+	}
+	sch, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	return sch, nil
+}
+
+func (m *Manager) init() {
+	m.once.Do(func() {
+		m.subs = make(map[chan Event]struct{})
+		m.poke = make(chan struct{}, 1)
+	})
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return m.Service.log()
+}
+
+// Subscribe returns a channel of events with room for buf of them, and a
+// function that ends the subscription. A subscriber that falls behind
+// loses events rather than slowing renewals.
+func (m *Manager) Subscribe(buf int) (<-chan Event, func()) {
+	m.init()
+	ch := make(chan Event, max(buf, 1))
+	m.mu.Lock()
+	m.subs[ch] = struct{}{}
+	m.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			m.mu.Lock()
+			delete(m.subs, ch)
+			m.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+func (m *Manager) emit(e Event) {
+	if m.Notify != nil {
+		m.Notify(e)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ch := range m.subs {
+		select {
+		case ch <- e:
+		default:
+			m.log().Warn("event subscriber is behind; event dropped", "event", e.Type, "name", e.Name)
+		}
+	}
+}
+
+// ScanNow asks a running manager to scan at once (SIGHUP in the daemon).
+func (m *Manager) ScanNow() {
+	m.init()
+	select {
+	case m.poke <- struct{}{}:
+	default:
+	}
+}
+
+// LastScan returns when the last scan finished.
+func (m *Manager) LastScan() time.Time {
+	m.lastMu.Lock()
+	defer m.lastMu.Unlock()
+	return m.last
+}
+
+// Run scans until ctx is done, then waits for running renewals to return
+// (they are cancelled through ctx) and stops the schedule.
+func (m *Manager) Run(ctx context.Context) error {
+	m.init()
+	if m.Service == nil || m.Service.Store == nil {
+		return errors.New("renew manager: no service or store")
+	}
+	if _, err := ParseSchedule(m.Schedule); err != nil {
+		return err
+	}
+	spec := m.Schedule
+	if spec == "" {
+		spec = DefaultSchedule
+	}
+	logger := m.log()
+	c := cron.New(cron.WithLogger(cronLogger{logger}), cron.WithChain(cron.Recover(cronLogger{logger})))
+	if _, err := c.AddFunc(spec, m.ScanNow); err != nil {
+		return fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	c.Start()
+	defer func() { <-c.Stop().Done() }()
+
+	// Renewals run under work, which outlives ctx by ShutdownGrace so an
+	// order in flight can finish instead of being abandoned half-way.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() {
+		if m.ShutdownGrace <= 0 {
+			cancelWork()
+			return
+		}
+		time.AfterFunc(m.ShutdownGrace, cancelWork)
+	})
+	defer stopGrace()
+
+	minGap := m.MinInterval
+	if minGap <= 0 {
+		minGap = time.Second
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-m.poke:
+		}
+		started := time.Now()
+		next, ok := m.scan(work)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := time.Until(next)
+		if !ok {
+			wait = 24 * time.Hour // the cron schedule pokes long before
+		}
+		wait = max(wait, minGap-time.Since(started))
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(max(wait, 0))
+	}
+}
+
+// scan renews what is due and returns the next due time.
+func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.log().Error("scan panicked", "panic", r, "stack", string(debug.Stack()))
+			next, ok = time.Now().Add(time.Minute), true
+		}
+	}()
+	s := m.Service
+	now := s.now()
+	due, err := s.Store.Due(ctx, now)
+	if err != nil {
+		m.log().Error("scan: listing due certificates", "err", err)
+		return now.Add(time.Minute), true
+	}
+	if len(due) > 0 {
+		names := make([]string, len(due))
+		for i, c := range due {
+			names[i] = c.Name
+		}
+		m.log().Info("scan", "due", len(names))
+		results, err := s.RenewMany(ctx, names, false)
+		if err != nil {
+			m.log().Error("scan: renewing", "err", err)
+		}
+		for _, r := range results {
+			typ := EventSkipped
+			switch r.Action {
+			case ActionRenewed, ActionIssued:
+				typ = EventRenewed
+			case ActionFailed:
+				typ = EventFailed
+				if ctx.Err() != nil {
+					continue
+				}
+			}
+			m.emit(Event{Type: typ, Name: r.Name, Result: r, Time: s.now()})
+		}
+	}
+	m.lastMu.Lock()
+	m.last = s.now()
+	m.lastMu.Unlock()
+	m.emit(Event{Type: EventScan, Time: s.now()})
+	at, ok, err := s.Store.NextDue(ctx)
+	if err != nil {
+		m.log().Error("scan: next due", "err", err)
+		return s.now().Add(time.Minute), true
+	}
+	return at, ok
+}
+
+// cronLogger adapts slog to cron's logger.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+// compile-time check that the bbolt store satisfies what renew needs.
+var _ store.Store = (*store.DB)(nil)

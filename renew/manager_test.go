@@ -1,0 +1,88 @@
+package renew_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certctl/certctl/internal/acmetest"
+	"github.com/certctl/certctl/renew"
+	"github.com/certctl/certctl/store"
+)
+
+// A manager left alone renews short-lived certificates again and again
+// before they expire, keeping the last five versions.
+func TestManager_Run_RenewsShortLivedRepeatedly(t *testing.T) {
+	e := newEnv(t, acmetest.Options{Validity: 6 * time.Second})
+	names := []string{"m1.example", "m2.example", "m3.example"}
+	for _, n := range names {
+		e.mustIssue(t, n, n)
+	}
+	m := &renew.Manager{Service: e.svc, Schedule: "@every 1h", MinInterval: 50 * time.Millisecond}
+	events, unsubscribe := m.Subscribe(256)
+	defer unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	renewals := map[string]int{}
+	var mu sync.Mutex
+	for {
+		ok := true
+		for _, n := range names {
+			ok = ok && renewals[n] >= 6
+		}
+		if ok {
+			break
+		}
+		select {
+		case ev := <-events:
+			switch ev.Type {
+			case renew.EventFailed:
+				t.Fatalf("%s: renewal failed: %v", ev.Name, ev.Result.Err)
+			case renew.EventRenewed:
+				mu.Lock()
+				renewals[ev.Name]++
+				mu.Unlock()
+			}
+		case <-ctx.Done():
+			t.Fatalf("timed out; renewals: %v", renewals)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, n := range names {
+		c, err := e.db.Get(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Versions) != store.MaxVersions || c.Active != c.Versions[len(c.Versions)-1].Seq || c.Active < 7 {
+			t.Fatalf("%s: %d versions kept, active %d", n, len(c.Versions), c.Active)
+		}
+		// Each version was issued before its predecessor expired.
+		for i := 1; i < len(c.Versions); i++ {
+			if !c.Versions[i].Issued.Before(c.Versions[i-1].NotAfter) {
+				t.Fatalf("%s: version %d issued at %v, after version %d expired at %v", n,
+					c.Versions[i].Seq, c.Versions[i].Issued, c.Versions[i-1].Seq, c.Versions[i-1].NotAfter)
+			}
+		}
+		e.verifyActive(t, n)
+	}
+}
+
+func TestParseSchedule(t *testing.T) {
+	for _, ok := range []string{"", "@every 5m", "*/10 * * * *", "@hourly"} {
+		if _, err := renew.ParseSchedule(ok); err != nil {
+			t.Errorf("ParseSchedule(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"every 5 minutes", "* * *", "@every banana", "61 * * * *"} {
+		if _, err := renew.ParseSchedule(bad); err == nil {
+			t.Errorf("ParseSchedule(%q) accepted", bad)
+		}
+	}
+}
