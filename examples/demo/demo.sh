@@ -74,4 +74,42 @@ go run ./examples/verifychain -root "$WORK/sandbox-root.pem" -dir "$WORK/export/
 step "Stopping the sandbox"
 kill "${PIDS[0]}" && wait "${PIDS[0]}" 2>/dev/null || true
 PIDS=()
-echo "Demo complete: issued, listed, renewed (serial $BEFORE -> $AFTER), exported and verified."
+
+# Part two: hot reload. Certificates live 20 seconds; a Go HTTPS server
+# (examples/https-server, about 50 lines) serves them and renews them
+# in-process, while a client keeps making requests on fresh connections.
+LISTEN2=${DEMO_LISTEN2:-127.0.0.1:14001}
+HTTP_PORT2=${DEMO_HTTP_PORT2:-5003}
+HTTPS_ADDR=${DEMO_HTTPS_ADDR:-127.0.0.1:8443}
+step "Starting a second sandbox whose certificates live 20 seconds"
+"$BIN" sandbox --listen "$LISTEN2" --http-port "$HTTP_PORT2" --validity 20s \
+	--ca-out "$WORK/sandbox2-ca.pem" --root-out "$WORK/sandbox2-root.pem" >"$WORK/sandbox2.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+	grep -q "Sandbox ACME CA ready" "$WORK/sandbox2.log" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q "Sandbox ACME CA ready" "$WORK/sandbox2.log" || { cat "$WORK/sandbox2.log"; exit 1; }
+GLOBALS=(--store "$WORK/live.db" --directory "https://$LISTEN2/dir" --ca-cert "$WORK/sandbox2-ca.pem" --email demo@example.com)
+run issue -d demo-live.test --http-addr "127.0.0.1:$HTTP_PORT2" --agree-tos
+
+step "Building and starting examples/https-server on $HTTPS_ADDR (serving the store, renewing in-process)"
+go build -o "$WORK/https-server" ./examples/https-server
+go build -o "$WORK/probe" ./examples/probe
+SSL_CERT_FILE="$WORK/sandbox2-ca.pem" "$WORK/https-server" --store "$WORK/live.db" --listen "$HTTPS_ADDR" --manage >"$WORK/server.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+	grep -q "msg=serving" "$WORK/server.log" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q "msg=serving" "$WORK/server.log" || { cat "$WORK/server.log"; exit 1; }
+
+step "Requesting https://demo-live.test/ in a loop while the certificate is renewed three times"
+"$WORK/probe" -addr "$HTTPS_ADDR" -name demo-live.test -root "$WORK/sandbox2-root.pem" -changes 3 -timeout 150s
+
+step "Stopping everything the demo started"
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+wait 2>/dev/null || true
+PIDS=()
+echo "Demo complete: issued, listed, renewed (serial $BEFORE -> $AFTER), exported and verified;"
+echo "then three renewals were swapped into a running HTTPS server with zero failed requests."

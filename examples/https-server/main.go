@@ -1,0 +1,56 @@
+// Command https-server serves HTTPS with every certificate of a certctl
+// store, picking up renewals by any process; --manage also renews in-process.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/renew"
+	"github.com/certctl/certctl/store"
+)
+
+func main() {
+	path := flag.String("store", store.DefaultPath(), "certctl store")
+	listen := flag.String("listen", "127.0.0.1:8443", "HTTPS address")
+	manage := flag.Bool("manage", false, "also run the renewal manager in this process")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	db, err := store.Open(*path, nil)
+	if err != nil {
+		log.Error("opening store", "err", err)
+		os.Exit(1)
+	}
+	binder := bindings.New(&bindings.Options{Logger: log})
+	if err := binder.Sync(ctx, db); err != nil {
+		log.Warn("some certificates were not loaded", "err", err)
+	}
+	go binder.Watch(ctx, db, time.Second) // renewals by the CLI or a daemon
+	if *manage {
+		svc := &renew.Service{Store: db, Logger: log, OnRenewed: func(_ context.Context, c *store.Certificate) {
+			v := c.ActiveVersion()
+			_ = binder.Set(c.Name, append(v.CertPEM, v.ChainPEM...), v.KeyPEM, nil)
+		}}
+		go (&renew.Manager{Service: svc}).Run(ctx)
+	}
+	srv := &http.Server{Addr: *listen, TLSConfig: binder.TLSConfig(bindings.Intermediate),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from %s, serial %s\n", r.TLS.ServerName, binder.Serial(r.TLS.ServerName))
+		})}
+	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	log.Info("serving", "addr", *listen, "certificates", binder.Names())
+	if err := srv.ListenAndServeTLS("", ""); err != http.ErrServerClosed {
+		log.Error("serving", "err", err)
+		os.Exit(1)
+	}
+}
