@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -32,9 +33,7 @@ func main() {
 		os.Exit(1)
 	}
 	binder := bindings.New(&bindings.Options{Logger: log})
-	if err := binder.Sync(ctx, db); err != nil {
-		log.Warn("some certificates were not loaded", "err", err)
-	}
+	_ = binder.Sync(ctx, db)              // failures are logged; good certificates serve
 	go binder.Watch(ctx, db, time.Second) // renewals by the CLI or a daemon
 	if *manage {
 		svc := &renew.Service{Store: db, Logger: log, OnRenewed: func(_ context.Context, c *store.Certificate) {
@@ -48,8 +47,12 @@ func main() {
 			fmt.Fprintf(w, "hello from %s, serial %s\n", r.TLS.ServerName, binder.Serial(r.TLS.ServerName))
 		})}
 	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
-	log.Info("serving", "addr", *listen, "certificates", binder.Names())
-	if err := srv.ListenAndServeTLS("", ""); err != http.ErrServerClosed {
+	ln, err := net.Listen("tcp", *listen)
+	if err == nil {
+		log.Info("serving", "addr", ln.Addr().String(), "certificates", binder.Names())
+		err = srv.ServeTLS(ln, "", "")
+	}
+	if err != http.ErrServerClosed {
 		log.Error("serving", "err", err)
 		os.Exit(1)
 	}
