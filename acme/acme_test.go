@@ -71,12 +71,32 @@ func TestClient_Obtain_HTTP01SharedResponder(t *testing.T) {
 		t.Fatalf("Obtain: %v", err)
 	}
 	verify(t, srv, cert, "a.example", "www.a.example")
-	// The shared responder is one per address: a second order reuses it.
-	r1, _ := acme.SharedHTTPResponder(httpAddr(srv))
-	r2, _ := acme.SharedHTTPResponder(httpAddr(srv))
-	if r1 != r2 {
-		t.Fatal("SharedHTTPResponder returned two responders for one address")
+	// One responder per address while in use; the port is released after.
+	ctx := context.Background()
+	r1, rel1, err := acme.AcquireHTTPResponder(ctx, httpAddr(srv))
+	if err != nil {
+		t.Fatal(err)
 	}
+	r2, rel2, err := acme.AcquireHTTPResponder(ctx, httpAddr(srv))
+	if err != nil || r1 != r2 {
+		t.Fatalf("second acquire: %v, same responder %v", err, r1 == r2)
+	}
+	rel1()
+	if _, err := net.Listen("tcp", httpAddr(srv)); err == nil {
+		t.Fatal("port released while still held")
+	}
+	rel2()
+	ln, err := net.Listen("tcp", httpAddr(srv))
+	if err != nil {
+		t.Fatalf("port not released: %v", err)
+	}
+	// Held by someone else, acquiring waits for the port.
+	go func() { time.Sleep(300 * time.Millisecond); ln.Close() }()
+	_, rel3, err := acme.AcquireHTTPResponder(ctx, httpAddr(srv))
+	if err != nil {
+		t.Fatalf("acquire did not wait for the port: %v", err)
+	}
+	rel3()
 }
 
 func TestClient_Obtain_KeyTypes(t *testing.T) {

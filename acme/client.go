@@ -158,7 +158,8 @@ type DNSProvider interface {
 type Challenge struct {
 	// Type is http-01 (default), dns-01 or tls-alpn-01.
 	Type string
-	// HTTPAddr is where the shared HTTP-01 responder listens (default ":80").
+	// HTTPAddr is where the shared HTTP-01 responder listens (default ":80")
+	// while orders of this process need it.
 	HTTPAddr string
 	// HTTPResponder, if set, serves HTTP-01 tokens instead of the shared one
 	// (for servers that mount it on their own port 80).
@@ -225,9 +226,11 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", subject, err)
 	}
-	if err := setSolver(lc, req.Challenge); err != nil {
+	release, err := setSolver(ctx, lc, req.Challenge)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", subject, err)
 	}
+	defer release()
 	or := certificate.ObtainRequest{
 		Domains:        req.Domains,
 		Bundle:         true,
@@ -370,39 +373,39 @@ func newLego(ctx context.Context, cfg Config, acct *Account, kt KeyType) (*lego.
 	return lc, nil
 }
 
-func setSolver(lc *lego.Client, ch Challenge) error {
+// setSolver configures lego for ch and returns what releases the shared
+// responders it took.
+func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (func(), error) {
+	none := func() {}
 	switch ch.Type {
 	case "", HTTP01:
-		var p challenge.Provider
 		switch {
 		case ch.Webroot != "":
 			wp, err := webroot.NewHTTPProvider(ch.Webroot)
 			if err != nil {
-				return fmt.Errorf("webroot %s: %w", ch.Webroot, err)
+				return nil, fmt.Errorf("webroot %s: %w", ch.Webroot, err)
 			}
-			p = wp
+			return none, lc.Challenge.SetHTTP01Provider(wp, http01.SetDelay(0))
 		case ch.HTTPResponder != nil:
-			p = ch.HTTPResponder
-		default:
-			r, err := SharedHTTPResponder(ch.HTTPAddr)
-			if err != nil {
-				return err
-			}
-			p = r
+			return none, lc.Challenge.SetHTTP01Provider(ch.HTTPResponder, http01.SetDelay(0))
 		}
-		return lc.Challenge.SetHTTP01Provider(p, http01.SetDelay(0))
-	case TLSALPN01:
-		r, err := SharedTLSALPNResponder(ch.TLSAddr)
+		r, release, err := AcquireHTTPResponder(ctx, ch.HTTPAddr)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return lc.Challenge.SetTLSALPN01Provider(r)
+		return release, lc.Challenge.SetHTTP01Provider(r, http01.SetDelay(0))
+	case TLSALPN01:
+		r, release, err := AcquireTLSALPNResponder(ctx, ch.TLSAddr)
+		if err != nil {
+			return nil, err
+		}
+		return release, lc.Challenge.SetTLSALPN01Provider(r)
 	case DNS01:
 		var p challenge.Provider = ch.DNS
 		if p == nil {
 			dp, err := dns.NewDNSChallengeProviderByName(ch.DNSProvider)
 			if err != nil {
-				return fmt.Errorf("%w: DNS provider %s: %v", ErrBadChallenge, ch.DNSProvider, err)
+				return nil, fmt.Errorf("%w: DNS provider %s: %v", ErrBadChallenge, ch.DNSProvider, err)
 			}
 			p = dp
 		}
@@ -411,9 +414,9 @@ func setSolver(lc *lego.Client, ch Challenge) error {
 			opts = append(opts, dns01.AddRecursiveNameservers(dns01.ParseNameservers(ch.DNSResolvers)),
 				dns01.DisableAuthoritativeNssPropagationRequirement())
 		}
-		return lc.Challenge.SetDNS01Provider(p, opts...)
+		return none, lc.Challenge.SetDNS01Provider(p, opts...)
 	}
-	return fmt.Errorf("%w: unknown challenge %q", ErrBadChallenge, ch.Type)
+	return nil, fmt.Errorf("%w: unknown challenge %q", ErrBadChallenge, ch.Type)
 }
 
 // runCtx runs f, which ignores contexts (lego v4), and returns early with

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-acme/lego/v4/challenge/tlsalpn01"
@@ -25,6 +26,7 @@ type HTTPResponder struct {
 	mu     sync.RWMutex
 	tokens map[string]string // token -> key authorization
 	srv    *http.Server
+	ln     net.Listener
 	addr   string
 }
 
@@ -36,27 +38,85 @@ func NewHTTPResponder() *HTTPResponder {
 
 var (
 	sharedMu   sync.Mutex
-	sharedHTTP = map[string]*HTTPResponder{}
-	sharedTLS  = map[string]*TLSALPNResponder{}
+	sharedHTTP = map[string]*sharedEntry[*HTTPResponder]{}
+	sharedTLS  = map[string]*sharedEntry[*TLSALPNResponder]{}
 )
 
-// SharedHTTPResponder returns the process-wide responder listening on addr
-// (":80" if empty), starting it on first use.
-func SharedHTTPResponder(addr string) (*HTTPResponder, error) {
+// sharedEntry is a process-wide responder and how many orders use it.
+type sharedEntry[T any] struct {
+	r    T
+	refs int
+}
+
+// bindWait is how long acquiring a shared responder waits for its port to be
+// released by another process (a daemon and the CLI validating at once).
+const bindWait = 60 * time.Second
+
+// AcquireHTTPResponder returns the process-wide HTTP-01 responder on addr
+// (":80" if empty), listening while at least one caller holds it: all
+// orders of a process share one listener, and the port is free for other
+// processes when none is running. If another process holds the port, it
+// waits until that one releases it or ctx ends. Call release when done.
+func AcquireHTTPResponder(ctx context.Context, addr string) (r *HTTPResponder, release func(), err error) {
 	if addr == "" {
 		addr = ":80"
 	}
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if r, ok := sharedHTTP[addr]; ok {
-		return r, nil
+	return acquire(ctx, sharedHTTP, addr, func() (*HTTPResponder, error) {
+		r := NewHTTPResponder()
+		return r, r.Listen(addr)
+	}, func(r *HTTPResponder) { _ = r.Close() })
+}
+
+// AcquireTLSALPNResponder is [AcquireHTTPResponder] for TLS-ALPN-01 (":443"
+// if addr is empty).
+func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNResponder, release func(), err error) {
+	if addr == "" {
+		addr = ":443"
 	}
-	r := NewHTTPResponder()
-	if err := r.Listen(addr); err != nil {
-		return nil, err
+	return acquire(ctx, sharedTLS, addr, func() (*TLSALPNResponder, error) {
+		r := &TLSALPNResponder{certs: make(map[string]*tls.Certificate)}
+		return r, r.listen(addr)
+	}, func(r *TLSALPNResponder) { _ = r.Close() })
+}
+
+func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr string, start func() (T, error), stop func(T)) (T, func(), error) {
+	deadline := time.Now().Add(bindWait)
+	for {
+		sharedMu.Lock()
+		e, ok := m[addr]
+		if !ok {
+			r, err := start()
+			if err != nil {
+				sharedMu.Unlock()
+				var zero T
+				if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+					return zero, nil, err
+				}
+				select {
+				case <-ctx.Done():
+					return zero, nil, fmt.Errorf("%w (waiting for %s: %v)", err, addr, ctx.Err())
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			e = &sharedEntry[T]{r: r}
+			m[addr] = e
+		}
+		e.refs++
+		sharedMu.Unlock()
+		var once sync.Once
+		return e.r, func() {
+			once.Do(func() {
+				sharedMu.Lock()
+				defer sharedMu.Unlock()
+				e.refs--
+				if e.refs == 0 {
+					delete(m, addr)
+					stop(e.r)
+				}
+			})
+		}, nil
 	}
-	sharedHTTP[addr] = r
-	return r, nil
 }
 
 // Listen starts serving challenges on addr in the background.
@@ -67,6 +127,7 @@ func (r *HTTPResponder) Listen(addr string) error {
 	}
 	r.mu.Lock()
 	r.addr = ln.Addr().String()
+	r.ln = ln
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	srv := r.srv
 	r.mu.Unlock()
@@ -84,12 +145,13 @@ func (r *HTTPResponder) Addr() string {
 // Close stops the listener started by Listen.
 func (r *HTTPResponder) Close() error {
 	r.mu.Lock()
-	srv := r.srv
-	r.srv = nil
+	srv, ln := r.srv, r.ln
+	r.srv, r.ln, r.addr = nil, nil, ""
 	r.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
+	_ = ln.Close() // at once, even if Serve has not started yet
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return srv.Shutdown(ctx)
@@ -138,18 +200,7 @@ type TLSALPNResponder struct {
 	ln    net.Listener
 }
 
-// SharedTLSALPNResponder returns the process-wide TLS-ALPN-01 responder on
-// addr (":443" if empty), starting it on first use.
-func SharedTLSALPNResponder(addr string) (*TLSALPNResponder, error) {
-	if addr == "" {
-		addr = ":443"
-	}
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if r, ok := sharedTLS[addr]; ok {
-		return r, nil
-	}
-	r := &TLSALPNResponder{certs: make(map[string]*tls.Certificate)}
+func (r *TLSALPNResponder) listen(addr string) error {
 	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{tlsalpn01.ACMETLS1Protocol},
@@ -157,12 +208,11 @@ func SharedTLSALPNResponder(addr string) (*TLSALPNResponder, error) {
 	}
 	ln, err := tls.Listen("tcp", addr, conf)
 	if err != nil {
-		return nil, fmt.Errorf("tls-alpn-01 responder %s: %w", addr, err)
+		return fmt.Errorf("tls-alpn-01 responder %s: %w", addr, err)
 	}
 	r.ln = ln
 	go r.serve()
-	sharedTLS[addr] = r
-	return r, nil
+	return nil
 }
 
 func (r *TLSALPNResponder) serve() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/bindings"
 	"github.com/certctl/certctl/store"
 )
 
@@ -35,6 +36,9 @@ type Result struct {
 	Next       Decision      // the next renewal
 	Duration   time.Duration // time spent ordering, for renewals attempted
 	Err        error
+	// DeployErr is a failure of the file bindings or deploy hooks after a
+	// successful renewal; the new version stays active.
+	DeployErr error
 }
 
 // Service issues, renews, revokes and rolls back the certificates of a
@@ -65,15 +69,26 @@ type Service struct {
 	// HTTPResponder, if set, serves every http-01 token instead of the
 	// shared responder on each certificate's address.
 	HTTPResponder *acme.HTTPResponder
+	// HTTPAddr, if set, replaces each certificate's HTTP-01 responder
+	// address (the daemon's --http-addr).
+	HTTPAddr string
 	// Workers bounds concurrent renewals in RenewMany. Zero means 4.
 	Workers int
 	// OnRenewed, if set, is called after a new version became active and
 	// before the renewal is reported done: the place to swap it into
 	// running servers.
 	OnRenewed func(ctx context.Context, c *store.Certificate)
+	// GlobalHooks run for every certificate, before its own hooks.
+	GlobalHooks store.Hooks
+	// HookTimeout bounds each hook. Zero means DefaultHookTimeout.
+	HookTimeout time.Duration
+	// Notifier, if set, is told about failed renewals and certificates
+	// about to expire without renewal.
+	Notifier *Notifier
 
-	clients sync.Map // directory\x00email -> *acme.Client
-	regMu   sync.Mutex
+	clients      sync.Map // directory\x00email -> *acme.Client
+	regMu        sync.Mutex
+	expiringSent sync.Map // name\x00serial -> struct{}
 }
 
 func (s *Service) now() time.Time {
@@ -271,7 +286,11 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 		res.PrevSerial = prev.Serial
 	}
 	start := s.now()
-	cert, err := s.order(ctx, c, prev)
+	var cert *acme.Certificate
+	err := s.runHooks(ctx, HookPre, c, bindings.ExportedFiles{}, nil)
+	if err == nil {
+		cert, err = s.order(ctx, c, prev)
+	}
 	if err == nil {
 		err = s.check(cert, c, prev)
 	}
@@ -283,6 +302,13 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 			res.Next = s.Decide(c)
 		}
 		s.log().Error("renewal failed", "name", name, "err", err)
+		if herr := s.runHooks(ctx, HookFailure, c, bindings.ExportedFiles{}, err); herr != nil {
+			s.log().Error("failure hook", "name", name, "err", herr)
+		}
+		if herr := s.runHooks(ctx, HookPost, c, bindings.ExportedFiles{}, err); herr != nil {
+			s.log().Error("post hook", "name", name, "err", herr)
+		}
+		s.notifyFailure(c, err)
 		return res
 	}
 	now := s.now()
@@ -318,6 +344,18 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 	s.log().Info("certificate "+res.Action, "name", name, "serial", v.Serial, "not_after", v.NotAfter, "took", now.Sub(start).Round(time.Millisecond))
 	if s.OnRenewed != nil {
 		s.OnRenewed(ctx, c)
+	}
+	files, derr := s.deploy(ctx, c)
+	if derr != nil {
+		res.DeployErr = derr
+		s.log().Error("deploying renewed certificate", "name", name, "err", derr)
+		if herr := s.runHooks(ctx, HookFailure, c, files, derr); herr != nil {
+			s.log().Error("failure hook", "name", name, "err", herr)
+		}
+		s.notifyFailure(c, derr)
+	}
+	if herr := s.runHooks(ctx, HookPost, c, files, derr); herr != nil {
+		s.log().Error("post hook", "name", name, "err", herr)
 	}
 	return res
 }
@@ -391,6 +429,9 @@ func (s *Service) challenge(ch store.Challenge) acme.Challenge {
 	}
 	if ch.Type == acme.DNS01 && s.DNS != nil {
 		out.DNS = s.DNS
+	}
+	if s.HTTPAddr != "" {
+		out.HTTPAddr = s.HTTPAddr
 	}
 	return out
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/certctl/certctl/acme"
 	"github.com/certctl/certctl/renew"
 )
 
@@ -29,6 +28,7 @@ type daemonOptions struct {
 	webhook     string
 	workers     int
 	grace       time.Duration
+	hooks       hookFlags
 }
 
 // NewCmdDaemon returns `certctl daemon`.
@@ -47,11 +47,12 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.schedule, "schedule", renew.DefaultSchedule, "how often to scan (cron spec or @every DURATION)")
-	f.StringVar(&o.httpAddr, "http-addr", "", "serve every http-01 challenge from one responder on this address (default: each certificate's own)")
+	f.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP-01 responder for every certificate (default: each certificate's own)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address for /metrics and /healthz (empty disables)")
 	f.StringVar(&o.webhook, "webhook", "", "URL to POST JSON notifications to (renewal failures, certificates about to expire)")
 	f.IntVar(&o.workers, "workers", 4, "renewals run at once")
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
+	o.hooks.add(f, "each")
 	return cmd
 }
 
@@ -62,10 +63,12 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	if o.workers < 1 || o.workers > 64 {
 		return usagef("--workers %d: want 1 to 64", o.workers)
 	}
-	if o.webhook != "" {
-		if _, err := acme.ResolveDirectory(o.webhook); err != nil || o.webhook[:4] != "http" {
-			return usagef("--webhook %q: want an http(s) URL", o.webhook)
-		}
+	if err := checkWebhook(o.webhook); err != nil {
+		return err
+	}
+	global, err := o.hooks.hooks()
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	logger := o.g.logger
@@ -78,23 +81,21 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		return err
 	}
 	svc.Workers = o.workers
+	svc.GlobalHooks = global
+	if o.webhook != "" {
+		svc.Notifier = renew.NewNotifier(o.webhook, nil, logger)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = svc.Notifier.Close(ctx)
+		}()
+	}
 	metrics := renew.NewMetrics(svc)
 	hc := *svc.HTTPClient
 	hc.Transport = metrics.Transport(hc.Transport)
 	svc.HTTPClient = &hc
-	if o.httpAddr != "" {
-		r, err := acme.SharedHTTPResponder(o.httpAddr)
-		if err != nil {
-			return err
-		}
-		svc.HTTPResponder = r
-	}
-	m := &renew.Manager{Service: svc, Schedule: o.schedule, Logger: logger, ShutdownGrace: o.grace}
-	notify := newDaemonNotifier(o.webhook, logger)
-	m.Notify = func(e renew.Event) {
-		metrics.Observe(e)
-		notify(e)
-	}
+	svc.HTTPAddr = o.httpAddr
+	m := &renew.Manager{Service: svc, Schedule: o.schedule, Logger: logger, ShutdownGrace: o.grace, Notify: metrics.Observe}
 
 	var srv *http.Server
 	if o.metricsAddr != "" {
@@ -147,10 +148,4 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		return runErr
 	}
 	return nil
-}
-
-// newDaemonNotifier returns the event sink for the webhook (a no-op without
-// one).
-func newDaemonNotifier(url string, logger interface{ Warn(string, ...any) }) func(renew.Event) {
-	return func(renew.Event) {}
 }

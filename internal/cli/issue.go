@@ -29,6 +29,8 @@ type issueOptions struct {
 	eabHMAC        string
 	agreeTOS       bool
 	force          bool
+	hooks          hookFlags
+	files          bindingFlags
 }
 
 // NewCmdIssue returns `certctl issue`.
@@ -62,6 +64,8 @@ func NewCmdIssue(g *globals) *cobra.Command {
 	f.StringVar(&o.eabHMAC, "eab-hmac", "", "external account binding HMAC key (base64url)")
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
 	f.BoolVar(&o.force, "force", false, "obtain a new certificate even if a valid one exists")
+	o.files.add(f)
+	o.hooks.add(f, "this certificate's")
 	return cmd
 }
 
@@ -107,10 +111,24 @@ func (o *issueOptions) template() (*store.Certificate, error) {
 	if (o.eabKID == "") != (o.eabHMAC == "") {
 		return nil, usagef("--eab-kid and --eab-hmac go together")
 	}
+	hooks, err := o.hooks.hooks()
+	if err != nil {
+		return nil, err
+	}
+	fb, err := o.files.binding()
+	if err != nil {
+		return nil, err
+	}
+	var fbs []store.FileBinding
+	if fb != nil {
+		fbs = []store.FileBinding{*fb}
+	}
 	return &store.Certificate{
-		Name:    name,
-		Domains: domains,
-		KeyType: string(kt),
+		Hooks:    hooks,
+		Bindings: fbs,
+		Name:     name,
+		Domains:  domains,
+		KeyType:  string(kt),
 		Challenge: store.Challenge{
 			Type:         typ,
 			HTTPAddr:     o.httpAddr,
@@ -145,7 +163,10 @@ func runIssue(cmd *cobra.Command, o *issueOptions) error {
 	if err := printResults(cmd.OutOrStdout(), o.g, []renew.Result{res}, false); err != nil {
 		return err
 	}
-	return res.Err
+	if res.Err != nil {
+		return res.Err
+	}
+	return res.DeployErr
 }
 
 // checkName refuses certificate names that cannot be file names.
@@ -186,6 +207,9 @@ func resultLine(r renew.Result) string {
 		s := fmt.Sprintf("%-8s %s: serial %s, expires %s", strings.ToUpper(r.Action), r.Name, r.Serial, fmtTime(r.NotAfter))
 		if r.PrevSerial != "" {
 			s += " (replaces " + r.PrevSerial + ")"
+		}
+		if r.DeployErr != nil {
+			s += "; DEPLOY FAILED: " + oneLine(r.DeployErr)
 		}
 		return s
 	}

@@ -19,6 +19,7 @@ type resultJSON struct {
 	NextRenewal   *time.Time `json:"next_renewal,omitempty"`
 	RenewalReason string     `json:"renewal_reason,omitempty"`
 	Error         string     `json:"error,omitempty"`
+	DeployError   string     `json:"deploy_error,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -45,6 +46,9 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 				NotAfter: timePtr(r.NotAfter), NextRenewal: timePtr(r.Next.At), RenewalReason: r.Next.Reason}
 			if r.Err != nil {
 				j.Error = oneLine(r.Err)
+			}
+			if r.DeployErr != nil {
+				j.DeployError = oneLine(r.DeployErr)
 			}
 			out = append(out, j)
 		}

@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/renew"
@@ -11,6 +16,8 @@ type renewOptions struct {
 	all     bool
 	force   bool
 	workers int
+	hooks   hookFlags
+	webhook string
 }
 
 // NewCmdRenew returns `certctl renew`.
@@ -28,6 +35,8 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.all, "all", false, "renew every due certificate (the default when no name is given)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "renew even if not due")
 	cmd.Flags().IntVar(&o.workers, "workers", 4, "renewals run at once")
+	cmd.Flags().StringVar(&o.webhook, "webhook", "", "URL to POST JSON notifications of failures to")
+	o.hooks.add(cmd.Flags(), "each")
 	return cmd
 }
 
@@ -43,6 +52,13 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 			return err
 		}
 	}
+	global, err := o.hooks.hooks()
+	if err != nil {
+		return err
+	}
+	if err := checkWebhook(o.webhook); err != nil {
+		return err
+	}
 	db, err := o.g.openStore()
 	if err != nil {
 		return err
@@ -57,6 +73,15 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		return err
 	}
 	svc.Workers = o.workers
+	svc.GlobalHooks = global
+	if o.webhook != "" {
+		svc.Notifier = renew.NewNotifier(o.webhook, nil, o.g.logger)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 30*time.Second)
+			defer cancel()
+			_ = svc.Notifier.Close(ctx)
+		}()
+	}
 	rs, err := svc.RenewMany(cmd.Context(), names, o.force)
 	if err != nil {
 		return err
@@ -70,15 +95,30 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		if r.Action == renew.ActionFailed {
 			failed++
 			last = r.Err
+		} else if r.DeployErr != nil {
+			failed++
+			last = r.DeployErr
 		}
 	}
 	switch {
 	case failed == 0:
 		return nil
-	case failed == len(rs) && len(rs) == 1:
+	case len(rs) == 1:
 		return last
 	case failed == len(rs):
-		return last
+		return fmt.Errorf("all %d renewals failed; last: %w", failed, last)
 	}
 	return &partialError{failed: failed, total: len(rs)}
+}
+
+// checkWebhook accepts "" or an absolute http(s) URL.
+func checkWebhook(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--webhook %q: want an http(s) URL", s)
+	}
+	return nil
 }

@@ -136,6 +136,7 @@ func NewRootCmd(deps *Deps) *cobra.Command {
 		NewCmdAccount(g),
 		NewCmdSandbox(g),
 		NewCmdDaemon(g),
+		NewCmdConfigure(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root

@@ -1,0 +1,17 @@
+//go:build !unix
+
+package bindings
+
+import (
+	"os"
+	"os/exec"
+)
+
+// setProcessGroup does nothing where process groups are not available.
+func setProcessGroup(*exec.Cmd) {}
+
+// killProcessGroup kills p only: processes it started may survive it.
+func killProcessGroup(p *os.Process) error { return p.Kill() }
+
+// syncDir does nothing: directories cannot be synced here.
+func syncDir(string) error { return nil }

@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certctl/certctl/renew"
+	"github.com/certctl/certctl/store"
+)
+
+type configureOptions struct {
+	g          *globals
+	hooks      hookFlags
+	files      bindingFlags
+	noBindings bool
+	clearHooks bool
+	httpAddr   string
+	deploy     bool
+}
+
+// NewCmdConfigure returns `certctl configure`.
+func NewCmdConfigure(g *globals) *cobra.Command {
+	o := &configureOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "configure NAME",
+		Short: "Change a certificate's file bindings, hooks or HTTP-01 address",
+		Long: "Change the settings used at every renewal of a certificate without renewing it. New file\n" +
+			"bindings are written at once from the active version (and their reload command run).",
+		Example: "  certctl configure example.com --export /etc/ssl/certctl --reload-cmd 'systemctl reload nginx'\n" +
+			"  certctl configure example.com --pfx /srv/iis/example.pfx --pfx-password-env PFX_PASS\n" +
+			"  certctl configure example.com --clear-hooks --deploy-hook '/usr/local/bin/notify-team'",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runConfigure(cmd, o, args[0]) },
+	}
+	f := cmd.Flags()
+	o.files.add(f)
+	o.hooks.add(f, "this certificate's")
+	f.BoolVar(&o.noBindings, "no-bindings", false, "remove every file binding")
+	f.BoolVar(&o.clearHooks, "clear-hooks", false, "remove every hook (before adding the ones given)")
+	f.StringVar(&o.httpAddr, "http-addr", "", "address of the built-in HTTP-01 responder")
+	f.BoolVar(&o.deploy, "deploy", false, "also re-run file bindings and deploy hooks now")
+	return cmd
+}
+
+func runConfigure(cmd *cobra.Command, o *configureOptions, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	hooks, err := o.hooks.hooks()
+	if err != nil {
+		return err
+	}
+	fb, err := o.files.binding()
+	if err != nil {
+		return err
+	}
+	if fb != nil && o.noBindings {
+		return usagef("--no-bindings cannot be combined with new bindings")
+	}
+	db, err := o.g.openStore()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	unlock, err := db.Lock(ctx, name)
+	if err != nil {
+		return fmt.Errorf("%s: locking: %w", name, err)
+	}
+	c, err := store.Update(ctx, db, name, func(c *store.Certificate) error {
+		if o.noBindings {
+			c.Bindings = nil
+		}
+		if fb != nil {
+			c.Bindings = []store.FileBinding{*fb}
+		}
+		if o.clearHooks {
+			c.Hooks = store.Hooks{}
+		}
+		for _, x := range []struct{ src, dst *[]string }{{&hooks.Pre, &c.Hooks.Pre}, {&hooks.Deploy, &c.Hooks.Deploy},
+			{&hooks.Post, &c.Hooks.Post}, {&hooks.Failure, &c.Hooks.Failure}} {
+			if len(*x.src) > 0 {
+				*x.dst = *x.src
+			}
+		}
+		if o.httpAddr != "" {
+			c.Challenge.HTTPAddr = o.httpAddr
+		}
+		return nil
+	})
+	unlock()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	var deployErr error
+	if (fb != nil || o.deploy) && c.ActiveVersion() != nil {
+		svc := &renew.Service{Store: db, Logger: o.g.logger, Now: o.g.deps.Now}
+		deployErr = svc.Deploy(ctx, name)
+	}
+	w := cmd.OutOrStdout()
+	if o.g.json() {
+		if err := writeJSON(w, map[string]any{"name": name, "bindings": c.Bindings, "hooks": c.Hooks}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(w, "Configured %s: %d file binding(s), hooks pre=%q deploy=%q post=%q failure=%q\n", name,
+			len(c.Bindings), c.Hooks.Pre, c.Hooks.Deploy, c.Hooks.Post, c.Hooks.Failure)
+	}
+	return deployErr
+}

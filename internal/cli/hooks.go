@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/certctl/certctl/store"
+)
+
+// hookFlags are the hook options of issue, configure, renew and daemon.
+type hookFlags struct {
+	pre, deploy, post, failure string
+}
+
+func (h *hookFlags) add(f *pflag.FlagSet, scope string) {
+	f.StringVar(&h.pre, "pre-hook", "", "command run before "+scope+" renewal (no shell; see README for variables)")
+	f.StringVar(&h.deploy, "deploy-hook", "", "command run after "+scope+" renewal became active")
+	f.StringVar(&h.post, "post-hook", "", "command run after every "+scope+" renewal attempt")
+	f.StringVar(&h.failure, "failure-hook", "", "command run after "+scope+" failed renewal")
+}
+
+// hooks parses the flags into argv lists.
+func (h *hookFlags) hooks() (store.Hooks, error) {
+	var out store.Hooks
+	for _, x := range []struct {
+		flag, val string
+		dst       *[]string
+	}{{"--pre-hook", h.pre, &out.Pre}, {"--deploy-hook", h.deploy, &out.Deploy},
+		{"--post-hook", h.post, &out.Post}, {"--failure-hook", h.failure, &out.Failure}} {
+		if x.val == "" {
+			continue
+		}
+		argv, err := splitCommand(x.val)
+		if err != nil {
+			return out, usagef("%s: %v", x.flag, err)
+		}
+		*x.dst = argv
+	}
+	return out, nil
+}
+
+// bindingFlags are the file binding options of issue and configure.
+type bindingFlags struct {
+	dir, pfx, pfxPassFile, pfxPassEnv, reload string
+}
+
+func (b *bindingFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&b.dir, "export", "", "after every renewal, write DIR/NAME/{cert,chain,fullchain,privkey}.pem")
+	f.StringVar(&b.pfx, "pfx", "", "after every renewal, write a PKCS#12 (.pfx) file here")
+	f.StringVar(&b.pfxPassFile, "pfx-password-file", "", "file holding the PFX password")
+	f.StringVar(&b.pfxPassEnv, "pfx-password-env", "", "environment variable holding the PFX password")
+	f.StringVar(&b.reload, "reload-cmd", "", "command run after the files are written (e.g. 'systemctl reload nginx'; no shell)")
+}
+
+// binding returns the file binding the flags describe, or nil for none.
+func (b *bindingFlags) binding() (*store.FileBinding, error) {
+	if b.dir == "" && b.pfx == "" && b.reload == "" {
+		if b.pfxPassFile != "" || b.pfxPassEnv != "" {
+			return nil, usagef("--pfx-password-file and --pfx-password-env need --pfx")
+		}
+		return nil, nil
+	}
+	fb := &store.FileBinding{Dir: b.dir, PFX: b.pfx, PFXPasswordFile: b.pfxPassFile, PFXPasswordEnv: b.pfxPassEnv}
+	if (b.pfxPassFile != "" || b.pfxPassEnv != "") && b.pfx == "" {
+		return nil, usagef("--pfx-password-file and --pfx-password-env need --pfx")
+	}
+	if b.pfxPassFile != "" && b.pfxPassEnv != "" {
+		return nil, usagef("give --pfx-password-file or --pfx-password-env, not both")
+	}
+	if b.reload != "" {
+		argv, err := splitCommand(b.reload)
+		if err != nil {
+			return nil, usagef("--reload-cmd: %v", err)
+		}
+		fb.ReloadCmd = argv
+	}
+	return fb, nil
+}
+
+// splitCommand splits a command line into words like a POSIX shell does for
+// quoting ('...', "...", backslash) and nothing else: no variables, globs,
+// pipes or redirections. Write `sh -c '...'` to get a shell.
+func splitCommand(s string) ([]string, error) {
+	var (
+		args  []string
+		cur   strings.Builder
+		inArg bool
+		quote rune
+		esc   bool
+	)
+	for _, r := range s {
+		switch {
+		case esc:
+			cur.WriteRune(r)
+			esc = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case quote == '"':
+			switch r {
+			case '"':
+				quote = 0
+			case '\\':
+				esc = true
+			default:
+				cur.WriteRune(r)
+			}
+		case r == '\\':
+			esc, inArg = true, true
+		case r == '\'' || r == '"':
+			quote, inArg = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(r)
+			inArg = true
+		}
+	}
+	if quote != 0 || esc {
+		return nil, fmt.Errorf("unterminated quote or escape in %q", s)
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("empty command")
+	}
+	return args, nil
+}

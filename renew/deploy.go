@@ -1,0 +1,136 @@
+package renew
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/store"
+)
+
+// hookEnv builds the environment of c's hooks for event.
+func hookEnv(event string, c *store.Certificate, files bindings.ExportedFiles, cause error) HookEnv {
+	e := HookEnv{Event: event, Name: c.Name, Domains: c.Domains,
+		CertFile: files.Cert, KeyFile: files.Key, ChainFile: files.Chain, FullchainFile: files.Fullchain}
+	if v := c.ActiveVersion(); v != nil {
+		e.Serial, e.NotAfter = v.Serial, v.NotAfter
+	}
+	if cause != nil {
+		e.Err = cause.Error()
+	}
+	return e
+}
+
+// runHooks runs the global then the certificate's commands for event and
+// returns the first failure.
+func (s *Service) runHooks(ctx context.Context, event string, c *store.Certificate, files bindings.ExportedFiles, cause error) error {
+	var cmds [][]string
+	for _, h := range []store.Hooks{s.GlobalHooks, c.Hooks} {
+		switch event {
+		case HookPre:
+			cmds = append(cmds, h.Pre)
+		case HookDeploy:
+			cmds = append(cmds, h.Deploy)
+		case HookPost:
+			cmds = append(cmds, h.Post)
+		case HookFailure:
+			cmds = append(cmds, h.Failure)
+		}
+	}
+	env := hookEnv(event, c, files, cause)
+	var errs []error
+	for _, argv := range cmds {
+		if len(argv) == 0 {
+			continue
+		}
+		if err := RunHook(ctx, argv, env, s.HookTimeout, s.log()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deploy exports c's active version through its file bindings, runs their
+// reload commands and then the deploy hooks. The new version stays active
+// whatever happens here; failures are returned for reporting.
+func (s *Service) deploy(ctx context.Context, c *store.Certificate) (bindings.ExportedFiles, error) {
+	v := c.ActiveVersion()
+	var files bindings.ExportedFiles
+	var errs []error
+	for _, b := range c.Bindings {
+		pass, err := bindings.ReadPassword(b.PFXPasswordFile, b.PFXPasswordEnv)
+		if err != nil && b.PFX != "" {
+			errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
+			continue
+		}
+		t := bindings.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, ReloadCmd: b.ReloadCmd}
+		if b.Dir != "" || b.PFX != "" {
+			out, err := bindings.Export(c.Name, v.CertPEM, v.ChainPEM, v.KeyPEM, t)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
+				continue
+			}
+			if files.Cert == "" {
+				files.Cert, files.Chain, files.Fullchain, files.Key = out.Cert, out.Chain, out.Fullchain, out.Key
+			}
+			if files.PFX == "" {
+				files.PFX = out.PFX
+			}
+		}
+		if len(b.ReloadCmd) > 0 {
+			if err := bindings.Reload(ctx, t, s.log()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: reload: %w", c.Name, err))
+			}
+		}
+	}
+	if err := s.runHooks(ctx, HookDeploy, c, files, nil); err != nil {
+		errs = append(errs, err)
+	}
+	return files, errors.Join(errs...)
+}
+
+// Deploy re-runs the file bindings and deploy hooks of name's active
+// version (after `certctl configure` changed them, for example).
+func (s *Service) Deploy(ctx context.Context, name string) error {
+	c, err := s.Store.Get(ctx, name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if c.ActiveVersion() == nil {
+		return fmt.Errorf("%s: %w", name, store.ErrNoActiveVersion)
+	}
+	_, err = s.deploy(ctx, c)
+	return err
+}
+
+// notifyFailure sends a webhook notification for a failed attempt, and an
+// "expiring" one (once per version) when c is in the last tenth of its
+// lifetime without a successful renewal.
+func (s *Service) notifyFailure(c *store.Certificate, cause error) {
+	if s.Notifier == nil {
+		return
+	}
+	n := Notification{Event: NotifyRenewalFailed, Name: c.Name, Domains: c.Domains, Error: cause.Error(), Time: s.now()}
+	v := c.ActiveVersion()
+	if v != nil {
+		n.NotAfter = v.NotAfter
+	}
+	s.Notifier.Notify(n)
+	if v == nil {
+		return
+	}
+	life := v.NotAfter.Sub(v.NotBefore)
+	if s.now().Before(v.NotAfter.Add(-life / 10)) {
+		return
+	}
+	key := c.Name + "\x00" + v.Serial
+	if _, dup := s.expiringSent.LoadOrStore(key, struct{}{}); dup {
+		return
+	}
+	e := n
+	e.Event = NotifyExpiring
+	e.Error = fmt.Sprintf("expires in %s and renewal keeps failing: %s", v.NotAfter.Sub(s.now()).Round(time.Second), cause)
+	s.Notifier.Notify(e)
+}

@@ -1,0 +1,220 @@
+package renew
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Hook events, the values of CERTCTL_EVENT.
+const (
+	HookPre     = "pre"     // before a renewal is attempted
+	HookDeploy  = "deploy"  // after a new version became active
+	HookPost    = "post"    // after every renewal attempt, successful or not
+	HookFailure = "failure" // after a failed renewal attempt
+)
+
+// DefaultHookTimeout is how long RunHook lets a hook run when given no timeout.
+const DefaultHookTimeout = 2 * time.Minute
+
+// ErrHookTimeout reports a hook killed, with its whole process group, because
+// it ran longer than its timeout.
+// (Kept here rather than in errors.go, which this change may not edit.)
+var ErrHookTimeout = errors.New("hook timed out")
+
+const (
+	// hookOutputMax bounds the output kept (and logged) per hook: its tail.
+	hookOutputMax = 64 << 10
+	// hookErrOutputMax bounds the output tail quoted in a returned error,
+	// which may end up in the store as the last renewal error.
+	hookErrOutputMax = 4 << 10
+	// hookOutputGrace is how long Wait keeps reading output after a hook
+	// exited while a process it left behind still holds its stdout/stderr.
+	hookOutputGrace = 2 * time.Second
+)
+
+// HookEnv is the data given to a hook, in environment variables (see
+// [HookEnv.Environ]); none of it is ever put into the hook's argv.
+type HookEnv struct {
+	// Event is one of HookPre, HookDeploy, HookPost, HookFailure.
+	Event string
+	// Name is the certificate's name.
+	Name string
+	// Domains are the certificate's names, the primary first.
+	Domains []string
+	// Serial is the active certificate's serial in lowercase hex, if any.
+	Serial string
+	// NotAfter is the end of the active certificate's validity; zero if none.
+	NotAfter time.Time
+	// CertFile, KeyFile, ChainFile and FullchainFile are the exported PEM
+	// files, when the certificate has a file binding.
+	CertFile, KeyFile, ChainFile, FullchainFile string
+	// Err is the renewal error, for the failure and post events.
+	Err string
+}
+
+// Environ returns the hook's variables as "KEY=value" strings, each always
+// present (empty values as ""):
+//
+//	CERTCTL_EVENT           pre, deploy, post or failure
+//	CERTCTL_NAME            the certificate's name
+//	CERTCTL_DOMAINS         its domains, comma-separated, the primary first
+//	CERTCTL_SERIAL          the active serial, lowercase hex
+//	CERTCTL_NOT_AFTER       the active certificate's expiry, RFC 3339 in UTC
+//	CERTCTL_CERT_FILE       exported leaf certificate (PEM)
+//	CERTCTL_KEY_FILE        exported private key (PEM)
+//	CERTCTL_CHAIN_FILE      exported issuer chain (PEM)
+//	CERTCTL_FULLCHAIN_FILE  exported leaf and chain (PEM)
+//	CERTCTL_ERROR           the error of a failed renewal
+//
+// NUL bytes, which an environment cannot hold, are removed from values.
+func (e HookEnv) Environ() []string {
+	notAfter := ""
+	if !e.NotAfter.IsZero() {
+		notAfter = e.NotAfter.UTC().Format(time.RFC3339)
+	}
+	vars := []struct{ k, v string }{
+		{"CERTCTL_EVENT", e.Event},
+		{"CERTCTL_NAME", e.Name},
+		{"CERTCTL_DOMAINS", strings.Join(e.Domains, ",")},
+		{"CERTCTL_SERIAL", e.Serial},
+		{"CERTCTL_NOT_AFTER", notAfter},
+		{"CERTCTL_CERT_FILE", e.CertFile},
+		{"CERTCTL_KEY_FILE", e.KeyFile},
+		{"CERTCTL_CHAIN_FILE", e.ChainFile},
+		{"CERTCTL_FULLCHAIN_FILE", e.FullchainFile},
+		{"CERTCTL_ERROR", e.Err},
+	}
+	out := make([]string, len(vars))
+	for i, kv := range vars {
+		out[i] = kv.k + "=" + strings.ReplaceAll(kv.v, "\x00", "")
+	}
+	return out
+}
+
+// RunHook runs the command argv for event e.Event of certificate e.Name and
+// waits for it. argv[0] is looked up in PATH; no shell is involved unless
+// argv itself names one (["sh", "-c", "..."]), and the certificate's data
+// reaches the hook only through the environment: the process's own plus
+// [HookEnv.Environ]. An empty argv runs nothing and returns nil.
+//
+// The hook runs in its own process group, which is killed as a whole when
+// timeout (0 means [DefaultHookTimeout]) passes, returning an error matching
+// [ErrHookTimeout], or when ctx is done, returning an error matching ctx.Err().
+// Its combined stdout and stderr (the last 64 KiB) is logged at info level in
+// one record; on failure the tail of it is also quoted in the error:
+// "NAME: EVENT hook "argv0": CAUSE (output: "...")". The exit status is
+// available through errors.As with *exec.ExitError.
+func RunHook(ctx context.Context, argv []string, e HookEnv, timeout time.Duration, logger *slog.Logger) error {
+	if len(argv) == 0 {
+		return nil
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if timeout <= 0 {
+		timeout = DefaultHookTimeout
+	}
+	start := time.Now()
+	out, err := runHookCommand(ctx, argv, e.Environ(), timeout)
+	attrs := []any{
+		"name", e.Name, "event", e.Event, "command", argv[0],
+		"duration", time.Since(start), "output", string(out),
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	logger.Info("hook ran", attrs...)
+	if err == nil {
+		return nil
+	}
+	if tail := hookTail(out, hookErrOutputMax); tail != "" {
+		return fmt.Errorf("%s: %s hook %q: %w (output: %q)", e.Name, e.Event, argv[0], err, tail)
+	}
+	return fmt.Errorf("%s: %s hook %q: %w", e.Name, e.Event, argv[0], err)
+}
+
+// runHookCommand runs argv with the process environment plus env in a new
+// process group, and returns the tail of its output.
+func runHookCommand(ctx context.Context, argv, env []string, timeout time.Duration) ([]byte, error) {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	cmd := exec.CommandContext(tctx, argv[0], argv[1:]...)
+	if cmd.Err != nil { // not found in PATH, and the like
+		return nil, cmd.Err
+	}
+	cmd.Env = append(os.Environ(), env...)
+	buf := &hookTailBuffer{max: hookOutputMax}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	hookSetProcessGroup(cmd)
+	cmd.Cancel = func() error { return hookKillGroup(cmd.Process) }
+	cmd.WaitDelay = hookOutputGrace
+
+	err := cmd.Run()
+	out := buf.bytes()
+	switch {
+	case err == nil:
+		return out, nil
+	case ctx.Err() != nil:
+		return out, fmt.Errorf("killed: %w", context.Cause(ctx))
+	case tctx.Err() != nil:
+		return out, fmt.Errorf("killed after %v: %w", timeout, ErrHookTimeout)
+	case errors.Is(err, exec.ErrWaitDelay):
+		// The hook exited successfully but left a process holding its
+		// output open; its output past the grace period is not read.
+		return out, nil
+	}
+	return out, err
+}
+
+// hookTail returns the last limit bytes of out, trimmed of surrounding space.
+func hookTail(out []byte, limit int) string {
+	s := strings.TrimSpace(string(out))
+	if len(s) > limit {
+		s = "..." + s[len(s)-limit:]
+	}
+	return s
+}
+
+// hookTailBuffer keeps the last max bytes written to it. It is safe for
+// concurrent use, as stdout and stderr may be copied by two goroutines.
+type hookTailBuffer struct {
+	mu      sync.Mutex
+	max     int
+	buf     []byte
+	dropped bool
+}
+
+func (b *hookTailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(p)
+	if len(p) >= b.max {
+		b.buf = append(b.buf[:0], p[len(p)-b.max:]...)
+		b.dropped = b.dropped || len(p) > b.max
+		return n, nil
+	}
+	if over := len(b.buf) + len(p) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+		b.dropped = true
+	}
+	b.buf = append(b.buf, p...)
+	return n, nil
+}
+
+func (b *hookTailBuffer) bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dropped {
+		return append([]byte("[output truncated]\n"), bytes.Clone(b.buf)...)
+	}
+	return bytes.Clone(b.buf)
+}

@@ -1,0 +1,303 @@
+package renew_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/certctl/certctl/renew"
+)
+
+// hookScript writes an executable /bin/sh script into a temporary directory
+// and returns its path.
+func hookScript(t *testing.T, body string) string {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("hook scripts need /bin/sh")
+	}
+	p := filepath.Join(t.TempDir(), "hook.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// processGone reports whether pid no longer runs (absent or a zombie).
+func processGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+		p, _ := os.FindProcess(pid)
+		return p == nil || p.Signal(syscall.Signal(0)) != nil
+	}
+	// The state follows the parenthesised command name.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+}
+
+// waitGone waits (boundedly; the bound is a liveness limit, not a measure)
+// until pid no longer runs.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for range 500 {
+		if processGone(pid) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("process %d still runs", pid)
+}
+
+func readPID(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("hook did not record its child: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestHookEnv_Environ_AllVariablesAlwaysSet(t *testing.T) {
+	env := renew.HookEnv{Event: renew.HookPre, Name: "www"}.Environ()
+	want := []string{
+		"CERTCTL_EVENT=pre", "CERTCTL_NAME=www", "CERTCTL_DOMAINS=", "CERTCTL_SERIAL=",
+		"CERTCTL_NOT_AFTER=", "CERTCTL_CERT_FILE=", "CERTCTL_KEY_FILE=", "CERTCTL_CHAIN_FILE=",
+		"CERTCTL_FULLCHAIN_FILE=", "CERTCTL_ERROR=",
+	}
+	if !slices.Equal(env, want) {
+		t.Errorf("Environ() = %q, want %q", env, want)
+	}
+}
+
+func TestHookEnv_Environ_NotAfterUTCAndNULRemoved(t *testing.T) {
+	loc := time.FixedZone("x", 5*3600)
+	env := renew.HookEnv{
+		NotAfter: time.Date(2030, 1, 2, 8, 4, 5, 0, loc),
+		Err:      "bad\x00thing",
+	}.Environ()
+	if !slices.Contains(env, "CERTCTL_NOT_AFTER=2030-01-02T03:04:05Z") {
+		t.Errorf("NOT_AFTER not in UTC RFC 3339: %q", env)
+	}
+	if !slices.Contains(env, "CERTCTL_ERROR=badthing") {
+		t.Errorf("NUL not removed: %q", env)
+	}
+}
+
+func TestRunHook_Environment_EveryVariable(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "env.txt")
+	script := hookScript(t, `env | grep '^CERTCTL_' | sort > "$1"`+"\n")
+	e := renew.HookEnv{
+		Event:         renew.HookDeploy,
+		Name:          "shop",
+		Domains:       []string{"shop.example", "www.shop.example"},
+		Serial:        "0a1b2c",
+		NotAfter:      time.Date(2031, 6, 7, 8, 9, 10, 0, time.UTC),
+		CertFile:      "/etc/certctl/shop/cert.pem",
+		KeyFile:       "/etc/certctl/shop/privkey.pem",
+		ChainFile:     "/etc/certctl/shop/chain.pem",
+		FullchainFile: "/etc/certctl/shop/fullchain.pem",
+	}
+	t.Setenv("CERTCTL_SERIAL", "inherited-value-must-be-overridden")
+	if err := renew.RunHook(t.Context(), []string{script, out}, e, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := []string{
+		"CERTCTL_CERT_FILE=/etc/certctl/shop/cert.pem",
+		"CERTCTL_CHAIN_FILE=/etc/certctl/shop/chain.pem",
+		"CERTCTL_DOMAINS=shop.example,www.shop.example",
+		"CERTCTL_ERROR=",
+		"CERTCTL_EVENT=deploy",
+		"CERTCTL_FULLCHAIN_FILE=/etc/certctl/shop/fullchain.pem",
+		"CERTCTL_KEY_FILE=/etc/certctl/shop/privkey.pem",
+		"CERTCTL_NAME=shop",
+		"CERTCTL_NOT_AFTER=2031-06-07T08:09:10Z",
+		"CERTCTL_SERIAL=0a1b2c",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("hook saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestRunHook_Injection_NeverExecuted(t *testing.T) {
+	dir := t.TempDir()
+	pwned := func(n int) string { return filepath.Join(dir, fmt.Sprintf("pwned%d", n)) }
+	out := filepath.Join(dir, "seen.txt")
+	// The hook uses the values the way a careless script might, unquoted,
+	// but a shell expands variables only once: substitutions inside their
+	// values are not run.
+	script := hookScript(t, `echo $CERTCTL_DOMAINS > "$1"; echo $CERTCTL_ERROR >> "$1"; printf '%s\n' "$2" >> "$1"`+"\n")
+	e := renew.HookEnv{
+		Event:   renew.HookFailure,
+		Name:    "evil",
+		Domains: []string{"$(touch " + pwned(1) + ")", "`touch " + pwned(2) + "`", "a;touch " + pwned(3)},
+		Err:     "$(touch " + pwned(4) + ")",
+	}
+	arg := "$(touch " + pwned(5) + ")"
+	if err := renew.RunHook(t.Context(), []string{script, out, arg}, e, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 5; n++ {
+		if _, err := os.Stat(pwned(n)); err == nil {
+			t.Errorf("injected command %d was executed", n)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join(e.Domains, ",") + "\n" + e.Err + "\n" + arg + "\n"
+	if string(b) != want {
+		t.Errorf("hook saw %q, want the values verbatim %q", b, want)
+	}
+}
+
+func TestRunHook_Failure_ErrorHasOutputAndStatus(t *testing.T) {
+	script := hookScript(t, "echo to-stdout\necho to-stderr >&2\nexit 3\n")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookDeploy, Name: "api"}, 0, logger)
+	if err == nil {
+		t.Fatal("failing hook returned nil")
+	}
+	msg := err.Error()
+	for _, s := range []string{"api: deploy hook ", "hook.sh", "exit status 3", "to-stdout", "to-stderr"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error %q lacks %q", msg, s)
+		}
+	}
+	if !strings.HasPrefix(msg, "api: deploy hook ") {
+		t.Errorf("error %q does not start with its subject", msg)
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 3 {
+		t.Errorf("error %v does not carry exit status 3", err)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 {
+		t.Errorf("want one log record, got %d:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "to-stderr") || !strings.Contains(logs.String(), "level=INFO") {
+		t.Errorf("log lacks the output at info: %s", logs.String())
+	}
+}
+
+func TestRunHook_Success_OutputLogged(t *testing.T) {
+	script := hookScript(t, "echo reloaded \"$CERTCTL_NAME\"\n")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	if err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookPost, Name: "db"}, 0, logger); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"output":"reloaded db\n"`) {
+		t.Errorf("log lacks the hook's output: %s", logs.String())
+	}
+}
+
+func TestRunHook_Hanging_KilledAtTimeout(t *testing.T) {
+	script := hookScript(t, "exec sleep 60\n")
+	err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookPre, Name: "slow"}, 200*time.Millisecond, nil)
+	if !errors.Is(err, renew.ErrHookTimeout) {
+		t.Fatalf("err = %v, want ErrHookTimeout", err)
+	}
+	if !strings.HasPrefix(err.Error(), "slow: pre hook ") {
+		t.Errorf("error %q does not start with its subject", err)
+	}
+}
+
+func TestRunHook_HangingWithChild_WholeGroupKilled(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	script := hookScript(t, "sleep 60 &\necho $! > \"$1\"\nwait\n")
+	// On a loaded machine the timeout may pass before the child started;
+	// then try again with a longer one.
+	for _, timeout := range []time.Duration{300 * time.Millisecond, 2 * time.Second, 10 * time.Second} {
+		_ = os.Remove(pidFile)
+		err := renew.RunHook(t.Context(), []string{script, pidFile}, renew.HookEnv{Event: renew.HookPre, Name: "slow"}, timeout, nil)
+		if !errors.Is(err, renew.ErrHookTimeout) {
+			t.Fatalf("err = %v, want ErrHookTimeout", err)
+		}
+		if b, _ := os.ReadFile(pidFile); len(b) > 0 && b[len(b)-1] == '\n' {
+			waitGone(t, readPID(t, pidFile))
+			return
+		}
+	}
+	t.Fatal("the hook never started its child")
+}
+
+func TestRunHook_ContextCanceled_KilledWithCause(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	script := hookScript(t, "sleep 60 &\necho $! > \"$1\"\nwait\n")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- renew.RunHook(ctx, []string{script, pidFile}, renew.HookEnv{Event: renew.HookPre, Name: "c"}, time.Hour, nil)
+	}()
+	// Cancel once the hook has started its child.
+	for range 500 {
+		if b, _ := os.ReadFile(pidFile); len(b) > 0 && b[len(b)-1] == '\n' {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) || errors.Is(err, renew.ErrHookTimeout) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	waitGone(t, readPID(t, pidFile))
+}
+
+func TestRunHook_MissingExecutable_ClearError(t *testing.T) {
+	err := renew.RunHook(t.Context(), []string{"certctl-no-such-hook-xyz"}, renew.HookEnv{Event: renew.HookDeploy, Name: "m"}, 0, nil)
+	if !errors.Is(err, exec.ErrNotFound) {
+		t.Fatalf("err = %v, want exec.ErrNotFound", err)
+	}
+	if !strings.Contains(err.Error(), `m: deploy hook "certctl-no-such-hook-xyz"`) {
+		t.Errorf("error %q does not name the certificate, event and command", err)
+	}
+	missing := filepath.Join(t.TempDir(), "absent")
+	if err := renew.RunHook(t.Context(), []string{missing}, renew.HookEnv{Name: "m"}, 0, nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("absolute missing path: err = %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestRunHook_EmptyArgv_Noop(t *testing.T) {
+	if err := renew.RunHook(t.Context(), nil, renew.HookEnv{}, 0, nil); err != nil {
+		t.Errorf("empty argv: %v", err)
+	}
+}
+
+func TestRunHook_LeftBackgroundChild_SucceedsAfterGrace(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	// A hook that starts a helper holding its stdout and exits 0 succeeds.
+	script := hookScript(t, "sleep 30 &\necho $! > \"$1\"\nexit 0\n")
+	if err := renew.RunHook(t.Context(), []string{script, pidFile}, renew.HookEnv{Name: "bg"}, 0, nil); err != nil {
+		t.Fatalf("err = %v", err)
+	}
+	pid := readPID(t, pidFile)
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}
