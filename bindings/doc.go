@@ -15,4 +15,9 @@
 // client-certificate authentication through a [ClientAuth], whose CA pool can be
 // reloaded as well; [Source] is what [Binder.Watch] and [Binder.Sync] follow to
 // pick up certificates renewed by another process.
+//
+// For servers that are not Go programs, [Export] writes a certificate to the
+// files a [FileTarget] names (PEM in certbot's layout, PKCS#12), atomically,
+// and [Reload] runs the server's reload command; [ExportedFiles] says what was
+// written.
 package bindings

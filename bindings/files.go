@@ -22,21 +22,6 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 )
 
-// Errors of file export. (Kept here rather than in errors.go, which this
-// change may not edit.)
-var (
-	// ErrNoTarget reports a FileTarget with neither Dir nor PFX set.
-	ErrNoTarget = errors.New("bindings: file target has neither a directory nor a PFX path")
-
-	// ErrCommandTimeout reports a reload command killed, with its process
-	// group, because it ran longer than its timeout.
-	ErrCommandTimeout = errors.New("bindings: command timed out")
-
-	// ErrNoPassword reports a PFX password that could not be resolved: the
-	// named environment variable is unset.
-	ErrNoPassword = errors.New("bindings: no PFX password")
-)
-
 // Names of the files Export writes in DIR/NAME, in certbot's layout.
 const (
 	CertFile      = "cert.pem"      // the leaf certificate

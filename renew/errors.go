@@ -12,3 +12,14 @@ var ErrNotNewer = errors.New("new certificate does not expire after the active o
 
 // ErrNoPrevious reports a rollback with no earlier usable version.
 var ErrNoPrevious = errors.New("no earlier valid version to roll back to")
+
+// ErrHookTimeout reports a hook killed, with its whole process group, because
+// it ran longer than its timeout.
+var ErrHookTimeout = errors.New("hook timed out")
+
+// ErrNotifierClosed reports a notifier closed before it delivered every
+// notification.
+var ErrNotifierClosed = errors.New("notifier closed with notifications pending")
+
+// ErrHookCommand reports a hook command that cannot work as written.
+var ErrHookCommand = errors.New("invalid hook command")

@@ -183,3 +183,37 @@ func TestService_RateLimitRetryAfterHonoured(t *testing.T) {
 		t.Fatalf("after Retry-After: %+v", r)
 	}
 }
+
+// A certificate in the last tenth of its lifetime whose renewal fails is
+// reported once as expiring, besides each failure.
+func TestService_ExpiringNotifiedOnce(t *testing.T) {
+	e := newEnv(t, acmetest.Options{})
+	ctx := context.Background()
+	responder := acme.NewHTTPResponder()
+	addr := "127.0.0.1:" + strconv.Itoa(e.srv.HTTPPort())
+	if err := responder.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.HTTPResponder = responder
+	e.mustIssue(t, "exp.example", "exp.example")
+	_ = responder.Close()
+	sink := newWebhookSink(t)
+	e.svc.Notifier = &renew.Notifier{URL: sink.srv.URL, Backoff: 10 * time.Millisecond}
+	c, _ := e.db.Get(ctx, "exp.example")
+	clock := c.ActiveVersion().NotAfter.Add(-5 * 24 * time.Hour)
+	e.svc.Now = func() time.Time { return clock }
+	for i := 0; i < 2; i++ {
+		if r := e.svc.Renew(ctx, "exp.example", true); r.Action != renew.ActionFailed {
+			t.Fatalf("attempt %d: %+v", i, r)
+		}
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.svc.Notifier.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(sink.events(), " ")
+	if strings.Count(got, "renewal_failed:exp.example") != 2 || strings.Count(got, "expiring:exp.example") != 1 {
+		t.Fatalf("webhook events: %s", got)
+	}
+}

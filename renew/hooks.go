@@ -24,11 +24,6 @@ const (
 // DefaultHookTimeout is how long RunHook lets a hook run when given no timeout.
 const DefaultHookTimeout = 2 * time.Minute
 
-// ErrHookTimeout reports a hook killed, with its whole process group, because
-// it ran longer than its timeout.
-// (Kept here rather than in errors.go, which this change may not edit.)
-var ErrHookTimeout = errors.New("hook timed out")
-
 const (
 	// hookOutputMax bounds the output kept (and logged) per hook: its tail.
 	hookOutputMax = 64 << 10

@@ -301,3 +301,21 @@ func TestRunHook_LeftBackgroundChild_SucceedsAfterGrace(t *testing.T) {
 		_ = p.Kill()
 	}
 }
+
+func TestRunHook_LargeOutput_TailKeptAndBounded(t *testing.T) {
+	script := hookScript(t, "i=0\nwhile [ $i -lt 3000 ]; do echo \"line $i of noise noise noise noise\"; i=$((i+1)); done\necho LAST-LINE\nexit 1\n")
+	var logs bytes.Buffer
+	err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookPost, Name: "big"}, 0, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if !strings.Contains(err.Error(), "LAST-LINE") || strings.Contains(err.Error(), "line 0 of") {
+		t.Errorf("error does not keep only the output's tail")
+	}
+	if len(err.Error()) > 6<<10 {
+		t.Errorf("error is %d bytes long", len(err.Error()))
+	}
+	if !strings.Contains(logs.String(), "output truncated") || logs.Len() > 80<<10 {
+		t.Errorf("log record (%d bytes) not bounded and marked truncated", logs.Len())
+	}
+}

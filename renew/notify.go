@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,11 +32,6 @@ const (
 	// notifyMaxRetryAfter caps a server's Retry-After.
 	notifyMaxRetryAfter = 5 * time.Minute
 )
-
-// ErrNotifierClosed reports a notifier closed before it delivered every
-// notification. (Kept here rather than in errors.go, which this change may
-// not edit.)
-var ErrNotifierClosed = errors.New("notifier closed with notifications pending")
 
 // Notification is the JSON body POSTed to a webhook:
 //

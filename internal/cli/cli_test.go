@@ -1,18 +1,24 @@
 package cli_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,6 +337,11 @@ func TestCLI_BadInput(t *testing.T) {
 		{"unknown certificate", []string{"show", "nope.example"}, 2},
 		{"bad reason", []string{"revoke", "ok.example", "--reason", "bored"}, 2},
 		{"renew names and --all", []string{"renew", "ok.example", "--all"}, 2},
+		{"hook variable without shell", []string{"issue", "-d", "x.example", "--deploy-hook", "notify $CERTCTL_NAME"}, 2},
+		{"unknown hook variable", []string{"issue", "-d", "x.example", "--deploy-hook", "sh -c 'echo $CERTCTL_DOMIAN'"}, 2},
+		{"unterminated hook quote", []string{"configure", "ok.example", "--post-hook", "echo 'x"}, 2},
+		{"pfx password without pfx", []string{"issue", "-d", "x.example", "--pfx-password-env", "P"}, 2},
+		{"bad webhook", []string{"renew", "--webhook", "ftp://x"}, 2},
 	}
 	for _, c := range cases {
 		code, out, errs := h.run(c.args...)
@@ -369,6 +380,8 @@ func TestCLI_BadInput(t *testing.T) {
 		if code := run("list", "--store", filepath.Join(ro, "x.db")); code != 2 {
 			t.Errorf("read-only dir: exit %d %q", code, errb.String())
 		}
+	} else {
+		readOnlyDirAsNobody(t)
 	}
 
 	// A directory on a closed port fails within seconds with exit 1.
@@ -379,5 +392,124 @@ func TestCLI_BadInput(t *testing.T) {
 	}
 	if sum(t, h.store) != before {
 		t.Fatal("unreachable CA: store changed")
+	}
+}
+
+func TestCLI_AccountRegisterAndCACertFromEnv(t *testing.T) {
+	h := newHarness(t, acmetest.Options{Profiles: map[string]time.Duration{"shortlived": 6 * time.Hour}})
+	var out, errb bytes.Buffer
+	deps := &cli.Deps{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		return map[string]string{"CERTCTL_CA_CERT": h.caFile, "CERTCTL_DIRECTORY": h.srv.DirectoryURL(),
+			"CERTCTL_STORE": h.store, "CERTCTL_EMAIL": "env@example.com"}[k]
+	}}
+	if code := cli.Run(context.Background(), deps, []string{"account", "register"}); code != 2 {
+		t.Fatalf("register without --agree-tos: exit %d %s", code, errb.String())
+	}
+	if code := cli.Run(context.Background(), deps, []string{"account", "register", "--agree-tos", "-o", "json"}); code != 0 {
+		t.Fatalf("register: exit %d %s", code, errb.String())
+	}
+	var acct struct{ Directory, Email, URI string }
+	if err := json.Unmarshal(out.Bytes(), &acct); err != nil || acct.URI == "" || acct.Email != "env@example.com" {
+		t.Fatalf("register output %q: %v", out.String(), err)
+	}
+	// A profile is passed to the CA: Pebble's "shortlived" gives 6 hours.
+	out.Reset()
+	if code := cli.Run(context.Background(), deps, []string{"issue", "-d", "prof.example", "--profile", "shortlived",
+		"--http-addr", h.httpAddr()}); code != 0 {
+		t.Fatalf("issue with profile: exit %d %s", code, errb.String())
+	}
+	e := h.list()["prof.example"]
+	if life := e.NotAfter.Sub(*e.NotBefore); life > 6*time.Hour+time.Minute || life < 5*time.Hour {
+		t.Fatalf("profile not applied: lifetime %v", life)
+	}
+}
+
+func TestBinary_Sandbox(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	listen, httpAddr := freeAddr(t), freeAddr(t)
+	_, httpPort, _ := net.SplitHostPort(httpAddr)
+	_, tlsPort, _ := net.SplitHostPort(freeAddr(t))
+	cmd := exec.Command(bin, "sandbox", "--listen", listen, "--http-port", httpPort, "--tls-port", tlsPort,
+		"--validity", "1h", "--ca-out", filepath.Join(dir, "ca.pem"), "--root-out", filepath.Join(dir, "root.pem"))
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	sc := bufio.NewScanner(stdout)
+	dirURL := ""
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "directory: "); ok {
+			dirURL = u
+			break
+		}
+	}
+	if dirURL != "https://"+listen+"/dir" {
+		t.Fatalf("sandbox printed directory %q", dirURL)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	run := exec.Command(bin, "--store", filepath.Join(dir, "s.db"), "--directory", dirURL, "--ca-cert", filepath.Join(dir, "ca.pem"),
+		"issue", "-d", "sandbox.test", "--http-addr", httpAddr, "--agree-tos", "-o", "json")
+	out, err := run.CombinedOutput()
+	if err != nil {
+		t.Fatalf("issue against the sandbox: %v\n%s", err, out)
+	}
+	exp := filepath.Join(dir, "exp")
+	if out, err := exec.Command(bin, "--store", filepath.Join(dir, "s.db"), "export", "sandbox.test", "--dir", exp).CombinedOutput(); err != nil {
+		t.Fatalf("export: %v %s", err, out)
+	}
+	root, _ := os.ReadFile(filepath.Join(dir, "root.pem"))
+	h := &harness{t: t, root: root}
+	leaf := h.verifyExport(exp, "sandbox.test")
+	if life := leaf.NotAfter.Sub(leaf.NotBefore); life > time.Hour+time.Minute || life < 59*time.Minute {
+		t.Fatalf("--validity not applied: %v", life)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sandbox exit after SIGTERM: %v", err)
+	}
+}
+
+// readOnlyDirAsNobody runs the built binary as user nobody (root can write
+// anywhere) against a store in a directory it cannot write.
+func readOnlyDirAsNobody(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Log("setpriv not found: read-only directory checked only when not root")
+		return
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.MkdirTemp("", "certctl-ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	ro := filepath.Join(base, "ro")
+	if err := os.Mkdir(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{base, filepath.Dir(bin)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(setpriv, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", bin,
+		"--store", filepath.Join(ro, "x.db"), "list")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || strings.Count(strings.TrimSpace(string(out)), "\n") > 0 {
+		t.Errorf("read-only dir as nobody: %v, output %q", err, out)
+	}
+	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
+		t.Errorf("files created in a read-only directory: %v", entries)
 	}
 }

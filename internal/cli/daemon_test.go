@@ -320,3 +320,26 @@ func scrape(t *testing.T, addr string) map[string]*dtoFamily {
 	}
 	return out
 }
+
+func TestDaemon_SIGHUPScansNow(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	h.mustRun("issue", "-d", "hup.example", "--http-addr", h.httpAddr(), "--agree-tos")
+	d := h.startDaemon(t, "--metrics-addr", "", "--schedule", "@every 1h")
+	d.waitLog(t, "msg=scan", 20*time.Second)
+	time.Sleep(200 * time.Millisecond) // the first scan's ARI check is done
+	db, err := store.Open(h.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.list()["hup.example"].Serial
+	h.makeDue(t, db, "hup.example")
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, "SIGHUP: scanning now", 10*time.Second)
+	d.waitLog(t, "certificate renewed", 20*time.Second)
+	d.stop(t)
+	if after := h.list()["hup.example"].Serial; after == before {
+		t.Fatal("serial unchanged after SIGHUP")
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
 
@@ -33,6 +34,9 @@ func (h *hookFlags) hooks() (store.Hooks, error) {
 			continue
 		}
 		argv, err := splitCommand(x.val)
+		if err == nil {
+			err = renew.CheckHook(argv)
+		}
 		if err != nil {
 			return out, usagef("%s: %v", x.flag, err)
 		}
@@ -71,6 +75,9 @@ func (b *bindingFlags) binding() (*store.FileBinding, error) {
 	}
 	if b.reload != "" {
 		argv, err := splitCommand(b.reload)
+		if err == nil {
+			err = renew.CheckHook(argv)
+		}
 		if err != nil {
 			return nil, usagef("--reload-cmd: %v", err)
 		}
