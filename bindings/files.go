@@ -344,7 +344,7 @@ func Reload(ctx context.Context, t FileTarget, logger *slog.Logger) error {
 	}
 	argv := t.ReloadCmd
 	start := time.Now()
-	out, err := runCommand(ctx, argv, timeout)
+	out, err := RunCommand(ctx, argv, nil, timeout)
 	attrs := []any{"command", argv[0], "duration", time.Since(start), "output", string(out)}
 	if err != nil {
 		attrs = append(attrs, "err", err)
@@ -363,15 +363,25 @@ func Reload(ctx context.Context, t FileTarget, logger *slog.Logger) error {
 	return fmt.Errorf("reload command %q: %w", argv[0], err)
 }
 
-// runCommand runs argv in a new process group, killing the group when
-// timeout passes or ctx is done, and returns the tail of its output.
-func runCommand(ctx context.Context, argv []string, timeout time.Duration) ([]byte, error) {
+// RunCommand runs argv, without a shell, with the process environment plus
+// env, in a new process group that is killed as a whole when timeout passes
+// (returning an error matching [ErrCommandTimeout]) or when ctx is done. It
+// returns the last 64 KiB of the combined output. A command that exits 0 but
+// leaves a process holding its output succeeds after a short grace. It runs
+// reload commands here and certctl's renewal hooks.
+func RunCommand(ctx context.Context, argv, env []string, timeout time.Duration) ([]byte, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("empty command")
+	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	cmd := exec.CommandContext(tctx, argv[0], argv[1:]...)
 	if cmd.Err != nil {
 		return nil, cmd.Err
+	}
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
 	}
 	buf := &tailBuffer{max: commandOutputMax}
 	cmd.Stdout, cmd.Stderr = buf, buf

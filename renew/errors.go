@@ -1,6 +1,10 @@
 package renew
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/certctl/certctl/bindings"
+)
 
 // ErrNoAccount reports that no ACME account exists for a certificate's
 // directory and email, and none may be registered without --agree-tos.
@@ -14,8 +18,8 @@ var ErrNotNewer = errors.New("new certificate does not expire after the active o
 var ErrNoPrevious = errors.New("no earlier valid version to roll back to")
 
 // ErrHookTimeout reports a hook killed, with its whole process group, because
-// it ran longer than its timeout.
-var ErrHookTimeout = errors.New("hook timed out")
+// it ran longer than its timeout. It is the error bindings uses for commands.
+var ErrHookTimeout = bindings.ErrCommandTimeout
 
 // ErrNotifierClosed reports a notifier closed before it delivered every
 // notification.

@@ -1,16 +1,13 @@
 package renew
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/certctl/certctl/bindings"
 )
 
 // Hook events, the values of CERTCTL_EVENT.
@@ -25,14 +22,9 @@ const (
 const DefaultHookTimeout = 2 * time.Minute
 
 const (
-	// hookOutputMax bounds the output kept (and logged) per hook: its tail.
-	hookOutputMax = 64 << 10
 	// hookErrOutputMax bounds the output tail quoted in a returned error,
 	// which may end up in the store as the last renewal error.
 	hookErrOutputMax = 4 << 10
-	// hookOutputGrace is how long Wait keeps reading output after a hook
-	// exited while a process it left behind still holds its stdout/stderr.
-	hookOutputGrace = 2 * time.Second
 )
 
 // HookEnv is the data given to a hook, in environment variables (see
@@ -118,7 +110,7 @@ func RunHook(ctx context.Context, argv []string, e HookEnv, timeout time.Duratio
 		timeout = DefaultHookTimeout
 	}
 	start := time.Now()
-	out, err := runHookCommand(ctx, argv, e.Environ(), timeout)
+	out, err := bindings.RunCommand(ctx, argv, e.Environ(), timeout)
 	attrs := []any{
 		"name", e.Name, "event", e.Event, "command", argv[0],
 		"duration", time.Since(start), "output", string(out),
@@ -136,40 +128,6 @@ func RunHook(ctx context.Context, argv []string, e HookEnv, timeout time.Duratio
 	return fmt.Errorf("%s: %s hook %q: %w", e.Name, e.Event, argv[0], err)
 }
 
-// runHookCommand runs argv with the process environment plus env in a new
-// process group, and returns the tail of its output.
-func runHookCommand(ctx context.Context, argv, env []string, timeout time.Duration) ([]byte, error) {
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	cmd := exec.CommandContext(tctx, argv[0], argv[1:]...)
-	if cmd.Err != nil { // not found in PATH, and the like
-		return nil, cmd.Err
-	}
-	cmd.Env = append(os.Environ(), env...)
-	buf := &hookTailBuffer{max: hookOutputMax}
-	cmd.Stdout, cmd.Stderr = buf, buf
-	hookSetProcessGroup(cmd)
-	cmd.Cancel = func() error { return hookKillGroup(cmd.Process) }
-	cmd.WaitDelay = hookOutputGrace
-
-	err := cmd.Run()
-	out := buf.bytes()
-	switch {
-	case err == nil:
-		return out, nil
-	case ctx.Err() != nil:
-		return out, fmt.Errorf("killed: %w", context.Cause(ctx))
-	case tctx.Err() != nil:
-		return out, fmt.Errorf("killed after %v: %w", timeout, ErrHookTimeout)
-	case errors.Is(err, exec.ErrWaitDelay):
-		// The hook exited successfully but left a process holding its
-		// output open; its output past the grace period is not read.
-		return out, nil
-	}
-	return out, err
-}
-
 // hookTail returns the last limit bytes of out, trimmed of surrounding space.
 func hookTail(out []byte, limit int) string {
 	s := strings.TrimSpace(string(out))
@@ -177,39 +135,4 @@ func hookTail(out []byte, limit int) string {
 		s = "..." + s[len(s)-limit:]
 	}
 	return s
-}
-
-// hookTailBuffer keeps the last max bytes written to it. It is safe for
-// concurrent use, as stdout and stderr may be copied by two goroutines.
-type hookTailBuffer struct {
-	mu      sync.Mutex
-	max     int
-	buf     []byte
-	dropped bool
-}
-
-func (b *hookTailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := len(p)
-	if len(p) >= b.max {
-		b.buf = append(b.buf[:0], p[len(p)-b.max:]...)
-		b.dropped = b.dropped || len(p) > b.max
-		return n, nil
-	}
-	if over := len(b.buf) + len(p) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-		b.dropped = true
-	}
-	b.buf = append(b.buf, p...)
-	return n, nil
-}
-
-func (b *hookTailBuffer) bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.dropped {
-		return append([]byte("[output truncated]\n"), bytes.Clone(b.buf)...)
-	}
-	return bytes.Clone(b.buf)
 }

@@ -577,72 +577,84 @@ func (s *Service) Register(ctx context.Context, directory, email string) (*store
 	return s.Store.GetAccount(ctx, directory, email)
 }
 
-// Revoke revokes the active version of name at its CA with an RFC 5280
-// reason code and marks it revoked; the policy then treats it as due.
-func (s *Service) Revoke(ctx context.Context, name string, reason int) (*store.Version, error) {
+// locked runs fn on name's record, read after taking its lock, and holds
+// the lock until fn returns.
+func (s *Service) locked(ctx context.Context, name string, fn func(*store.Certificate) error) error {
 	unlock, err := s.Store.Lock(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: locking: %w", name, err)
+		return fmt.Errorf("%s: locking: %w", name, err)
 	}
 	defer unlock()
 	c, err := s.Store.Get(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	v := c.ActiveVersion()
-	if v == nil {
-		return nil, fmt.Errorf("%s: %w", name, store.ErrNoActiveVersion)
-	}
-	cl, err := s.client(ctx, c.Directory, c.Email)
+	return fn(c)
+}
+
+// Revoke revokes the active version of name at its CA with an RFC 5280
+// reason code and marks it revoked; the policy then treats it as due.
+func (s *Service) Revoke(ctx context.Context, name string, reason int) (*store.Version, error) {
+	var out store.Version
+	err := s.locked(ctx, name, func(c *store.Certificate) error {
+		v := c.ActiveVersion()
+		if v == nil {
+			return fmt.Errorf("%s: %w", name, store.ErrNoActiveVersion)
+		}
+		cl, err := s.client(ctx, c.Directory, c.Email)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := cl.Revoke(ctx, v.CertPEM, reason); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		v.Revoked, v.RevokedAt, v.RevokeReason = true, s.now(), reason
+		s.schedule(c)
+		if err := s.Store.Put(ctx, c); err != nil {
+			return fmt.Errorf("%s: saving revocation: %w", name, err)
+		}
+		out = *v
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
-	if err := cl.Revoke(ctx, v.CertPEM, reason); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	v.Revoked, v.RevokedAt, v.RevokeReason = true, s.now(), reason
-	s.schedule(c)
-	if err := s.Store.Put(ctx, c); err != nil {
-		return nil, fmt.Errorf("%s: saving revocation: %w", name, err)
-	}
-	out := *v
 	return &out, nil
 }
 
 // Rollback re-activates the newest version older than the active one that
 // is still valid and not revoked.
 func (s *Service) Rollback(ctx context.Context, name string) (*store.Certificate, error) {
-	unlock, err := s.Store.Lock(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: locking: %w", name, err)
-	}
-	defer unlock()
-	c, err := s.Store.Get(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	now := s.now()
-	var target *store.Version
-	for i := len(c.Versions) - 1; i >= 0; i-- {
-		v := &c.Versions[i]
-		if v.Seq < c.Active && !v.Revoked && now.Before(v.NotAfter) && !now.Before(v.NotBefore) {
-			target = v
-			break
+	var out *store.Certificate
+	err := s.locked(ctx, name, func(c *store.Certificate) error {
+		now := s.now()
+		var target *store.Version
+		for i := len(c.Versions) - 1; i >= 0; i-- {
+			v := &c.Versions[i]
+			if v.Seq < c.Active && !v.Revoked && now.Before(v.NotAfter) && !now.Before(v.NotBefore) {
+				target = v
+				break
+			}
 		}
-	}
-	if target == nil {
-		return nil, fmt.Errorf("%s: %w", name, ErrNoPrevious)
-	}
-	c.Active = target.Seq
-	c.ARI = store.ARIState{}
-	s.schedule(c)
-	if err := s.Store.Put(ctx, c); err != nil {
-		return nil, fmt.Errorf("%s: saving rollback: %w", name, err)
+		if target == nil {
+			return fmt.Errorf("%s: %w", name, ErrNoPrevious)
+		}
+		c.Active = target.Seq
+		c.ARI = store.ARIState{}
+		s.schedule(c)
+		if err := s.Store.Put(ctx, c); err != nil {
+			return fmt.Errorf("%s: saving rollback: %w", name, err)
+		}
+		out = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if s.OnRenewed != nil {
-		s.OnRenewed(ctx, c)
+		s.OnRenewed(ctx, out)
 	}
-	return c, nil
+	return out, nil
 }
 
 // Remove deletes the certificate called name from the store (it is not

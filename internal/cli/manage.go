@@ -260,17 +260,24 @@ func NewCmdRollback(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc := &renew.Service{Store: db, Now: g.deps.Now}
+			svc := &renew.Service{Store: db, Now: g.deps.Now, Logger: g.logger}
 			c, err := svc.Rollback(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
+			// The rolled-back version goes to the file bindings and deploy
+			// hooks like a renewed one.
+			deployErr := svc.Deploy(cmd.Context(), c.Name)
 			v := c.ActiveVersion()
 			if g.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"name": c.Name, "serial": v.Serial, "version": v.Seq})
+				err = writeJSON(cmd.OutOrStdout(), map[string]any{"name": c.Name, "serial": v.Serial, "version": v.Seq})
+			} else {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Rolled back %s to version %d (serial %s, expires %s)\n", c.Name, v.Seq, v.Serial, fmtTime(v.NotAfter))
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Rolled back %s to version %d (serial %s, expires %s)\n", c.Name, v.Seq, v.Serial, fmtTime(v.NotAfter))
-			return err
+			if err != nil {
+				return err
+			}
+			return deployErr
 		},
 	}
 }
