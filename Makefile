@@ -20,7 +20,7 @@ demo: build
 	./examples/demo/demo.sh $(BIN)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./bench/run.sh
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -28,6 +28,17 @@ type Source interface {
 	LoadPEM(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, revision uint64, err error)
 }
 
+// NamedSource is a [Source] that also knows which names each certificate
+// must serve. Sync uses it when src has it: a certificate that does not
+// cover its names is then refused like any other bad one, instead of being
+// served for the names its leaf happens to carry.
+type NamedSource interface {
+	Source
+	// LoadNamed is LoadPEM that also returns the names the certificate
+	// must serve.
+	LoadNamed(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, names []string, revision uint64, err error)
+}
+
 // sourceState is what Sync last read from its Source.
 type sourceState struct {
 	mu   sync.Mutex
@@ -94,7 +105,17 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 			retry = true
 			break
 		}
-		certPEM, keyPEM, loadedRev, err := src.LoadPEM(ctx, name)
+		var (
+			certPEM, keyPEM []byte
+			names           []string
+			loadedRev       uint64
+			err             error
+		)
+		if ns, ok := src.(NamedSource); ok {
+			certPEM, keyPEM, names, loadedRev, err = ns.LoadNamed(ctx, name)
+		} else {
+			certPEM, keyPEM, loadedRev, err = src.LoadPEM(ctx, name)
+		}
 		if err != nil {
 			err = fmt.Errorf("%s: loading from source: %w", name, err)
 			b.sourceFailedName(name, err)
@@ -103,7 +124,7 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 			continue
 		}
 		newRevs[name] = loadedRev
-		e, err := b.parsePEM(name, certPEM, keyPEM, nil)
+		e, err := b.parsePEM(name, certPEM, keyPEM, names)
 		if err != nil {
 			b.refused(name, err)
 			errs = append(errs, err)

@@ -796,13 +796,21 @@ func (db *DB) Revisions(ctx context.Context) (map[string]uint64, error) {
 // revision. It fails with [ErrNotFound] or [ErrNoActiveVersion]. It lets a
 // hot-reload binder watch the store without importing this package.
 func (db *DB) LoadPEM(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, revision uint64, err error) {
+	fullchainPEM, keyPEM, _, revision, err = db.LoadNamed(ctx, name)
+	return fullchainPEM, keyPEM, revision, err
+}
+
+// LoadNamed is LoadPEM that also returns the certificate's domains, so that
+// a hot-reload binder refuses a stored certificate that does not cover them
+// (bindings.NamedSource).
+func (db *DB) LoadNamed(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, names []string, revision uint64, err error) {
 	c, err := db.Get(ctx, name)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	v := c.ActiveVersion()
 	if v == nil {
-		return nil, nil, 0, fmt.Errorf("%s: %w", name, ErrNoActiveVersion)
+		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, ErrNoActiveVersion)
 	}
 	full := make([]byte, 0, len(v.CertPEM)+1+len(v.ChainPEM))
 	full = append(full, v.CertPEM...)
@@ -810,7 +818,7 @@ func (db *DB) LoadPEM(ctx context.Context, name string) (fullchainPEM, keyPEM []
 		full = append(full, '\n')
 	}
 	full = append(full, v.ChainPEM...)
-	return full, v.KeyPEM, c.Revision, nil
+	return full, v.KeyPEM, c.Domains, c.Revision, nil
 }
 
 // certGates holds one in-process gate per lock file path. A lock holder
