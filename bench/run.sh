@@ -93,7 +93,7 @@ END {
 	}
 	print ""
 	if (hsStatic > 0 && hsBinder > 0) {
-		printf "handshake binder/static ratio (min ns/op): %.3f  (binder %s, static %s)\n", hsBinder / hsStatic, human(hsBinder), human(hsStatic)
+		printf "handshakes per second, binder / static: %.3f  (binder %s, static %s per handshake; >= 1 means the binder is not slower)\n", hsStatic / hsBinder, human(hsBinder), human(hsStatic)
 	} else {
 		print "handshake binder/static ratio: n/a (BenchmarkHandshake/static and /binder not both run)"
 	}
