@@ -1,7 +1,3 @@
-// Package bench holds cross-package benchmarks of certctl: a hot-reload
-// binder following a bbolt store of 10,000 certificates. Run them with
-// bench/run.sh, which also runs the benchmarks of bindings and store and
-// summarizes all of them.
 package bench
 
 import (

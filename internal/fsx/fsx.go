@@ -1,5 +1,3 @@
-// Package fsx writes files atomically: a reader sees the old content or the
-// new, never a part.
 package fsx
 
 import (

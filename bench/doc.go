@@ -1,0 +1,5 @@
+// Package bench holds certctl's whole-system benchmarks (loading a store of
+// 10,000 certificates into a binder, re-syncing it) and bench/run.sh, which
+// runs every benchmark of the repository and summarizes them. It has no
+// code outside its tests.
+package bench
