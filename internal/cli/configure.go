@@ -35,7 +35,7 @@ func NewCmdConfigure(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	o.files.add(f)
-	o.hooks.add(f, "this certificate's")
+	o.hooks.add(f, "this certificate")
 	f.BoolVar(&o.noBindings, "no-bindings", false, "remove every file binding")
 	f.BoolVar(&o.clearHooks, "clear-hooks", false, "remove every hook (before adding the ones given)")
 	f.StringVar(&o.httpAddr, "http-addr", "", "address of the built-in HTTP-01 responder")

@@ -52,7 +52,7 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	f.StringVar(&o.webhook, "webhook", "", "URL to POST JSON notifications to (renewal failures, certificates about to expire)")
 	f.IntVar(&o.workers, "workers", 4, "renewals run at once")
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
-	o.hooks.add(f, "each")
+	o.hooks.add(f, "any certificate")
 	return cmd
 }
 

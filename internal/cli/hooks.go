@@ -16,10 +16,10 @@ type hookFlags struct {
 }
 
 func (h *hookFlags) add(f *pflag.FlagSet, scope string) {
-	f.StringVar(&h.pre, "pre-hook", "", "command run before "+scope+" renewal (no shell; see README for variables)")
-	f.StringVar(&h.deploy, "deploy-hook", "", "command run after "+scope+" renewal became active")
-	f.StringVar(&h.post, "post-hook", "", "command run after every "+scope+" renewal attempt")
-	f.StringVar(&h.failure, "failure-hook", "", "command run after "+scope+" failed renewal")
+	f.StringVar(&h.pre, "pre-hook", "", "command run before each renewal of "+scope+" (no shell; see README for its CERTCTL_* variables)")
+	f.StringVar(&h.deploy, "deploy-hook", "", "command run after each renewal of "+scope+" became active")
+	f.StringVar(&h.post, "post-hook", "", "command run after each renewal attempt of "+scope)
+	f.StringVar(&h.failure, "failure-hook", "", "command run after each failed renewal of "+scope)
 }
 
 // hooks parses the flags into argv lists.

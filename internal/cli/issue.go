@@ -65,7 +65,7 @@ func NewCmdIssue(g *globals) *cobra.Command {
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
 	f.BoolVar(&o.force, "force", false, "obtain a new certificate even if a valid one exists")
 	o.files.add(f)
-	o.hooks.add(f, "this certificate's")
+	o.hooks.add(f, "this certificate")
 	return cmd
 }
 

@@ -36,7 +36,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.force, "force", false, "renew even if not due")
 	cmd.Flags().IntVar(&o.workers, "workers", 4, "renewals run at once")
 	cmd.Flags().StringVar(&o.webhook, "webhook", "", "URL to POST JSON notifications of failures to")
-	o.hooks.add(cmd.Flags(), "each")
+	o.hooks.add(cmd.Flags(), "any certificate")
 	return cmd
 }
 
