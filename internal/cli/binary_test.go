@@ -18,9 +18,27 @@ import (
 	"github.com/certctl/certctl/store"
 )
 
+// builtDirs are the temporary directories of built binaries, removed by
+// TestMain.
+var (
+	builtMu   sync.Mutex
+	builtDirs []string
+)
+
+// buildDir makes a temporary directory for a built binary.
+func buildDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err == nil {
+		builtMu.Lock()
+		builtDirs = append(builtDirs, dir)
+		builtMu.Unlock()
+	}
+	return dir, err
+}
+
 // buildBinary builds cmd/certctl once per test binary.
 var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "certctl-bin-")
+	dir, err := buildDir("certctl-bin-")
 	if err != nil {
 		return "", err
 	}
@@ -150,4 +168,15 @@ func TestBinary_ListWhileAnotherProcessWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d writes with %d concurrent reads by another process", writes, reads)
+}
+
+// TestMain removes the binaries the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builtMu.Lock()
+	for _, dir := range builtDirs {
+		_ = os.RemoveAll(dir)
+	}
+	builtMu.Unlock()
+	os.Exit(code)
 }

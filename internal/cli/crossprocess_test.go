@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,7 +20,7 @@ import (
 )
 
 var buildExampleServer = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "certctl-example-")
+	dir, err := buildDir("certctl-example-")
 	if err != nil {
 		return "", err
 	}
