@@ -349,6 +349,29 @@ func BenchmarkBinderLoad10k(b *testing.B) {
 	}
 }
 
+// BenchmarkBinderLoad10kOneByOne is BenchmarkBinderLoad10k through a plain
+// Source (one store read per certificate): the baseline of the batch read.
+func BenchmarkBinderLoad10kOneByOne(b *testing.B) {
+	db, err := store.Open(cachedStore(b), &store.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := &countingSource{src: db}
+	ctx := b.Context()
+	var bd *bindings.Binder
+	b.ReportAllocs()
+	for b.Loop() {
+		bd = bindings.New(nil)
+		if err := bd.Sync(ctx, src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(loadCerts)*float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+	if got := len(bd.Names()); got != loadCerts {
+		b.Fatalf("binder holds %d certificates, want %d", got, loadCerts)
+	}
+}
+
 // BenchmarkBinderResync10kNoChange measures the Sync of a binder holding the
 // 10,000 certificates of a store that did not change: one Generation read.
 func BenchmarkBinderResync10kNoChange(b *testing.B) {

@@ -39,6 +39,49 @@ type NamedSource interface {
 	LoadNamed(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, names []string, revision uint64, err error)
 }
 
+// BatchSource is a [NamedSource] that reads many certificates at once, so a
+// Sync that loads thousands of them (at start-up) does not read the source
+// once per certificate. Sync uses it when src has it.
+type BatchSource interface {
+	NamedSource
+	// LoadEach calls fn, after reading, for each of names that exists, with
+	// what LoadNamed would return for it. fn must not keep the slices'
+	// backing arrays past the call unless the source hands out copies.
+	LoadEach(ctx context.Context, names []string, fn func(name string, fullchainPEM, keyPEM []byte, certNames []string, revision uint64)) error
+}
+
+// batchSize bounds how many certificates one LoadEach call reads.
+const batchSize = 1000
+
+// prefetched is one certificate read by prefetch.
+type prefetched struct {
+	fullchain, key []byte
+	names          []string
+	rev            uint64
+}
+
+// prefetch reads names through a BatchSource. It returns nil when src is
+// not one; a name missing from the map was not found, or its batch failed
+// with the returned error.
+func prefetch(ctx context.Context, src Source, names []string) (map[string]prefetched, error) {
+	bs, ok := src.(BatchSource)
+	if !ok || len(names) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]prefetched, len(names))
+	var errs []error
+	for i := 0; i < len(names); i += batchSize {
+		batch := names[i:min(i+batchSize, len(names))]
+		err := bs.LoadEach(ctx, batch, func(name string, full, key []byte, certNames []string, rev uint64) {
+			out[name] = prefetched{full, key, certNames, rev}
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
 // sourceState is what Sync last read from its Source.
 type sourceState struct {
 	mu   sync.Mutex
@@ -96,10 +139,14 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 	if newRevs == nil {
 		newRevs = make(map[string]uint64, len(revs))
 	}
+	var changed []string
 	for name, rev := range revs {
-		if old, ok := st.revs[name]; ok && old == rev {
-			continue
+		if old, ok := st.revs[name]; !ok || old != rev {
+			changed = append(changed, name)
 		}
+	}
+	prefetched, prefetchErr := prefetch(ctx, src, changed)
+	for _, name := range changed {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			retry = true
@@ -111,9 +158,16 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 			loadedRev       uint64
 			err             error
 		)
-		if ns, ok := src.(NamedSource); ok {
+		switch ns, named := src.(NamedSource); {
+		case prefetched != nil:
+			if l, ok := prefetched[name]; ok {
+				certPEM, keyPEM, names, loadedRev = l.fullchain, l.key, l.names, l.rev
+			} else if err = prefetchErr; err == nil {
+				err = errors.New("not found")
+			}
+		case named:
 			certPEM, keyPEM, names, loadedRev, err = ns.LoadNamed(ctx, name)
-		} else {
+		default:
 			certPEM, keyPEM, loadedRev, err = src.LoadPEM(ctx, name)
 		}
 		if err != nil {

@@ -328,3 +328,71 @@ func TestBinder_Watch_SurvivesPanicAndErrors(t *testing.T) {
 		t.Fatalf("Watch(nil) = %v", err)
 	}
 }
+
+// batchSource is a fakeSource that also loads in batches, as the store does.
+type batchSource struct {
+	*fakeSource
+	batches   int
+	batchLens []int
+}
+
+func (s *batchSource) LoadNamed(ctx context.Context, name string) ([]byte, []byte, []string, uint64, error) {
+	full, key, rev, err := s.LoadPEM(ctx, name)
+	return full, key, nil, rev, err
+}
+
+func (s *batchSource) LoadEach(ctx context.Context, names []string, fn func(string, []byte, []byte, []string, uint64)) error {
+	s.mu.Lock()
+	s.batches++
+	s.batchLens = append(s.batchLens, len(names))
+	type hit struct {
+		name string
+		c    fakeCert
+	}
+	var hits []hit
+	for _, n := range names {
+		if c, ok := s.certs[n]; ok && s.loadErr[n] == nil {
+			hits = append(hits, hit{n, c})
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range hits {
+		fn(h.name, h.c.certPEM, h.c.keyPEM, nil, h.c.rev)
+	}
+	return nil
+}
+
+var _ BatchSource = (*batchSource)(nil)
+
+func TestBinder_Sync_BatchSourceLoadsInOneRead(t *testing.T) {
+	src := &batchSource{fakeSource: newFakeSource()}
+	var leaves []*issued
+	for i := range 5 {
+		l := leaf(t, leafSpec{names: []string{fmt.Sprintf("h%d.example", i)}})
+		leaves = append(leaves, l)
+		src.put(fmt.Sprintf("h%d", i), l.certPEM(), l.keyPEM(t))
+	}
+	src.loadErr["h4"] = errors.New("gone between reads")
+	var log errorLog
+	b := New(&Options{OnError: log.onError})
+	err := b.Sync(t.Context(), src)
+	if err == nil || log.count("h4") != 1 {
+		t.Fatalf("a name the batch did not return: Sync = %v, %d reports", err, log.count("h4"))
+	}
+	for i, l := range leaves[:4] {
+		if got := b.Serial(fmt.Sprintf("h%d.example", i)); got != l.serial() {
+			t.Fatalf("h%d: serving %q, want %s", i, got, l.serial())
+		}
+	}
+	if _, _, loads := src.counts(); src.batches != 1 || src.batchLens[0] != 5 || len(loads) != 0 {
+		t.Fatalf("%d batches of %v and single loads %v; want one batch of 5 and none", src.batches, src.batchLens, loads)
+	}
+	// The missing one is retried on the next pass.
+	delete(src.loadErr, "h4")
+	if err := b.Sync(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Serial("h4.example"); got != leaves[4].serial() || src.batches != 2 || src.batchLens[1] != 1 {
+		t.Fatalf("retry: serving %q, batches %v", got, src.batchLens)
+	}
+}

@@ -23,7 +23,7 @@ import (
 )
 
 // *store.DB is what a hot-reload binder follows.
-var _ bindings.NamedSource = (*store.DB)(nil)
+var _ bindings.BatchSource = (*store.DB)(nil)
 
 // pkiCA is a certificate authority made in the test: a root or an
 // intermediate.

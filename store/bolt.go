@@ -812,13 +812,55 @@ func (db *DB) LoadNamed(ctx context.Context, name string) (fullchainPEM, keyPEM 
 	if v == nil {
 		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, ErrNoActiveVersion)
 	}
+	return fullchain(v), v.KeyPEM, c.Domains, c.Revision, nil
+}
+
+// LoadEach reads the active versions of names in one transaction and then
+// calls fn for each that exists and has one (bindings.BatchSource), with
+// its full chain, key, domains and revision. Records are copied out of the
+// transaction before fn runs, so fn may keep them.
+func (db *DB) LoadEach(ctx context.Context, names []string, fn func(name string, fullchainPEM, keyPEM []byte, domains []string, revision uint64)) error {
+	type loaded struct {
+		name      string
+		full, key []byte
+		domains   []string
+		rev       uint64
+	}
+	var out []loaded
+	err := db.view(ctx, func(b *buckets) error {
+		for _, name := range names {
+			c, err := b.cert(name)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				continue
+			}
+			v := c.ActiveVersion()
+			if v == nil {
+				continue
+			}
+			out = append(out, loaded{name, fullchain(v), v.KeyPEM, c.Domains, c.Revision})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("loading certificates: %w", err)
+	}
+	for _, l := range out {
+		fn(l.name, l.full, l.key, l.domains, l.rev)
+	}
+	return nil
+}
+
+// fullchain returns v's leaf followed by its chain.
+func fullchain(v *Version) []byte {
 	full := make([]byte, 0, len(v.CertPEM)+1+len(v.ChainPEM))
 	full = append(full, v.CertPEM...)
 	if len(full) > 0 && full[len(full)-1] != '\n' && len(v.ChainPEM) > 0 {
 		full = append(full, '\n')
 	}
-	full = append(full, v.ChainPEM...)
-	return full, v.KeyPEM, c.Domains, c.Revision, nil
+	return append(full, v.ChainPEM...)
 }
 
 // certGates holds one in-process gate per lock file path. A lock holder
