@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -257,7 +258,7 @@ func makeVersion(inter *x509.Certificate, interKey *ecdsa.PrivateKey, name strin
 	}
 	return store.Version{
 		Seq:       1,
-		Serial:    leaf.SerialNumber.Text(16),
+		Serial:    hex.EncodeToString(leaf.SerialNumber.Bytes()),
 		CertPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}),
 		ChainPEM:  chainPEM,
 		KeyPEM:    pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),

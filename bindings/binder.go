@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"log/slog"
 	"maps"
 	"slices"
@@ -144,16 +145,20 @@ func (b *Binder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 	return nil, &missError{name: serverName}
 }
 
-// Serial returns the serial number, in lower-case hex, of the certificate a
-// handshake for serverName would get now ("" = the default certificate), or ""
-// when none would be served.
+// Serial returns the serial number of the certificate a handshake for
+// serverName would get now ("" = the default certificate), or "" when none
+// would be served. It is the lower-case hex of the serial's big-endian bytes
+// (an even number of digits), as certctl stores and prints serials.
 func (b *Binder) Serial(serverName string) string {
 	c := b.cur.Load().lookup(serverName)
 	if c == nil {
 		return ""
 	}
-	return c.Leaf.SerialNumber.Text(16)
+	return serialHex(c.Leaf)
 }
+
+// serialHex formats a certificate's serial like the rest of certctl.
+func serialHex(c *x509.Certificate) string { return hex.EncodeToString(c.SerialNumber.Bytes()) }
 
 // Names returns the sorted names of the installed bindings.
 func (b *Binder) Names() []string {
@@ -167,7 +172,7 @@ func (b *Binder) Names() []string {
 // install publishes a validated entry.
 func (b *Binder) install(e *entry) {
 	b.update(func(t *txn) { t.put(e) })
-	b.log.Info("certificate installed", "name", e.name, "serial", e.cert.Leaf.SerialNumber.Text(16),
+	b.log.Info("certificate installed", "name", e.name, "serial", serialHex(e.cert.Leaf),
 		"not_after", e.cert.Leaf.NotAfter, "names", len(e.names))
 }
 

@@ -167,7 +167,7 @@ func (i *issued) tlsCert() tls.Certificate {
 	return tls.Certificate{Certificate: i.chain, PrivateKey: i.key, Leaf: i.leaf}
 }
 
-func (i *issued) serial() string { return i.leaf.SerialNumber.Text(16) }
+func (i *issued) serial() string { return serialHex(i.leaf) }
 
 func (ca *testCA) certPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})

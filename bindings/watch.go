@@ -202,7 +202,7 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 		}
 	})
 	for _, e := range loaded {
-		b.log.Debug("certificate installed", "name", e.name, "serial", e.cert.Leaf.SerialNumber.Text(16),
+		b.log.Debug("certificate installed", "name", e.name, "serial", serialHex(e.cert.Leaf),
 			"not_after", e.cert.Leaf.NotAfter, "names", len(e.names), "source_revision", newRevs[e.name])
 	}
 	for _, name := range removing {

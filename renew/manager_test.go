@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certctl/certctl/bindings"
 	"github.com/certctl/certctl/internal/acmetest"
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
@@ -85,4 +86,51 @@ func TestParseSchedule(t *testing.T) {
 			t.Errorf("ParseSchedule(%q) accepted", bad)
 		}
 	}
+}
+
+// The in-process callback swaps a renewed certificate into a binder before
+// the renewal is reported: when the manager's event arrives, a handshake
+// already gets the new serial.
+func TestManager_OnRenewedSwapsBeforeEvent(t *testing.T) {
+	e := newEnv(t, acmetest.Options{Validity: 6 * time.Second})
+	first := e.mustIssue(t, "swap.example", "swap.example")
+	roots, _ := e.srv.Roots()
+	binder := bindings.New(&bindings.Options{Roots: roots})
+	e.svc.OnRenewed = func(_ context.Context, c *store.Certificate) {
+		v := c.ActiveVersion()
+		if err := binder.Set(c.Name, append(append([]byte{}, v.CertPEM...), v.ChainPEM...), v.KeyPEM, c.Domains); err != nil {
+			t.Errorf("binder refused a renewed certificate: %v", err)
+		}
+	}
+	c, _ := e.db.Get(context.Background(), "swap.example")
+	v := c.ActiveVersion()
+	if err := binder.Set(c.Name, append(append([]byte{}, v.CertPEM...), v.ChainPEM...), v.KeyPEM, c.Domains); err != nil {
+		t.Fatal(err)
+	}
+	m := &renew.Manager{Service: e.svc, Schedule: "@every 1h", MinInterval: 50 * time.Millisecond}
+	events, unsubscribe := m.Subscribe(16)
+	defer unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	for renewed := 0; renewed < 2; {
+		select {
+		case ev := <-events:
+			if ev.Type == renew.EventFailed {
+				t.Fatalf("renewal failed: %v", ev.Result.Err)
+			}
+			if ev.Type != renew.EventRenewed {
+				continue
+			}
+			renewed++
+			if got := binder.Serial("swap.example"); got != ev.Result.Serial || got == first.Serial {
+				t.Fatalf("event for serial %s, binder serves %s", ev.Result.Serial, got)
+			}
+		case <-ctx.Done():
+			t.Fatal("no renewal")
+		}
+	}
+	cancel()
+	<-done
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -123,7 +124,7 @@ func (ca *pkiCA) issue(t *testing.T, names []string, notBefore, notAfter time.Ti
 func (l issued) version(seq int, chainPEM []byte) store.Version {
 	return store.Version{
 		Seq:       seq,
-		Serial:    l.cert.SerialNumber.Text(16),
+		Serial:    hex.EncodeToString(l.cert.SerialNumber.Bytes()),
 		CertPEM:   l.certPEM,
 		ChainPEM:  chainPEM,
 		KeyPEM:    l.keyPEM,
@@ -286,7 +287,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	if err := bd.Sync(ctx, db); err != nil {
 		t.Fatalf("Sync of a good record: %v", err)
 	}
-	goodSerial := good.cert.SerialNumber.Text(16)
+	goodSerial := hex.EncodeToString(good.cert.SerialNumber.Bytes())
 	if got := bd.Serial("a.example"); got != goodSerial {
 		t.Fatalf("Serial(a.example) = %q, want %q", got, goodSerial)
 	}
@@ -299,7 +300,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	// by lookup and over TLS with full client verification.
 	servesGood := func(t *testing.T, want issued) {
 		t.Helper()
-		wantSerial := want.cert.SerialNumber.Text(16)
+		wantSerial := hex.EncodeToString(want.cert.SerialNumber.Bytes())
 		if got := bd.Serial("a.example"); got != wantSerial {
 			t.Errorf("Serial(a.example) = %q, want %q", got, wantSerial)
 		}
@@ -307,7 +308,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake for a.example: client %v, server %v", cerr, serr)
 		}
-		if got := leaf.SerialNumber.Text(16); got != wantSerial {
+		if got := hex.EncodeToString(leaf.SerialNumber.Bytes()); got != wantSerial {
 			t.Errorf("handshake for a.example got serial %s, want %s", got, wantSerial)
 		}
 	}
@@ -427,7 +428,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake without SNI: client %v, server %v", cerr, serr)
 		}
-		if got := leaf.SerialNumber.Text(16); got != goodSerial {
+		if got := hex.EncodeToString(leaf.SerialNumber.Bytes()); got != goodSerial {
 			t.Errorf("handshake without SNI got serial %s, want the default %s", got, goodSerial)
 		}
 		rng := mrand.New(mrand.NewPCG(1, 2))
@@ -457,7 +458,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			t.Errorf("only %d of the garbage-SNI handshakes reached the binder", asked)
 		}
 		// The same names, and rawer ones, straight to GetCertificate.
-		if c, err := bd.GetCertificate(nil); err != nil || c.Leaf.SerialNumber.Text(16) != goodSerial {
+		if c, err := bd.GetCertificate(nil); err != nil || hex.EncodeToString(c.Leaf.SerialNumber.Bytes()) != goodSerial {
 			t.Errorf("GetCertificate(nil) = %v, %v; want the default certificate", c, err)
 		}
 		for i := range 2000 {
@@ -468,7 +469,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			}
 		}
 		for _, sni := range []string{"a.example", "A.EXAMPLE", "a.example."} {
-			if c, err := bd.GetCertificate(&tls.ClientHelloInfo{ServerName: sni}); err != nil || c.Leaf.SerialNumber.Text(16) != goodSerial {
+			if c, err := bd.GetCertificate(&tls.ClientHelloInfo{ServerName: sni}); err != nil || hex.EncodeToString(c.Leaf.SerialNumber.Bytes()) != goodSerial {
 				t.Errorf("GetCertificate(%q) = %v, %v; want the good certificate", sni, c, err)
 			}
 		}
