@@ -88,8 +88,32 @@ func (s *Service) deploy(ctx context.Context, c *store.Certificate) (bindings.Ex
 	if err := s.runHooks(ctx, HookDeploy, c, files, nil); err != nil {
 		errs = append(errs, err)
 	}
-	return files, errors.Join(errs...)
+	err := errors.Join(errs...)
+	s.recordDeploy(ctx, c.Name, err)
+	return files, err
 }
+
+// recordDeploy stores the outcome of a deployment, so that `list` shows a
+// certificate that was renewed but could not be put in place.
+func (s *Service) recordDeploy(ctx context.Context, name string, derr error) {
+	msg := ""
+	if derr != nil {
+		msg = derr.Error()
+	}
+	_, err := store.Update(ctx, s.Store, name, func(c *store.Certificate) error {
+		if c.Renewal.DeployError == msg {
+			return errUnchanged
+		}
+		c.Renewal.DeployError = msg
+		return nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		s.log().Error("recording deployment", "name", name, "err", err)
+	}
+}
+
+// errUnchanged stops a store.Update that has nothing to write.
+var errUnchanged = errors.New("unchanged")
 
 // Deploy re-runs the file bindings and deploy hooks of name's active
 // version (after `certctl configure` changed them, for example).

@@ -121,8 +121,23 @@ func TestService_Deploy_UnwritableExportReported(t *testing.T) {
 	if r.Err != nil || r.DeployErr == nil || r.Action != renew.ActionIssued {
 		t.Fatalf("Issue = %+v", r)
 	}
-	if c, err := e.db.Get(ctx, "bad.example"); err != nil || c.ActiveVersion() == nil {
+	c, err := e.db.Get(ctx, "bad.example")
+	if err != nil || c.ActiveVersion() == nil {
 		t.Fatalf("certificate lost after a failed export: %v", err)
+	}
+	if c.Renewal.DeployError == "" || renew.Status(c, e.svc.Decide(c), time.Now()) != "failing" {
+		t.Fatalf("failed deployment not recorded: %+v", c.Renewal)
+	}
+	// Fixed binding: the next deployment clears the error.
+	c.Bindings = []store.FileBinding{{Dir: t.TempDir()}}
+	if err := e.db.Put(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Deploy(ctx, "bad.example"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ = e.db.Get(ctx, "bad.example"); c.Renewal.DeployError != "" || renew.Status(c, e.svc.Decide(c), time.Now()) != "valid" {
+		t.Fatalf("after a good deployment: %+v", c.Renewal)
 	}
 }
 
@@ -139,5 +154,28 @@ func TestService_Deploy_HangingHookTimesOut(t *testing.T) {
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("hook not stopped: %v", time.Since(start))
+	}
+}
+
+// Adding a file binding to a kept certificate writes its files at once.
+func TestService_Issue_KeptWithNewBindingDeploys(t *testing.T) {
+	e := newEnv(t, acmetest.Options{})
+	ctx := context.Background()
+	first := e.mustIssue(t, "kept.example", "kept.example")
+	dir := t.TempDir()
+	tmpl := e.tmpl("kept.example", "kept.example")
+	tmpl.Bindings = []store.FileBinding{{Dir: dir}}
+	orders := e.srv.Orders()
+	r := e.svc.Issue(ctx, tmpl, false)
+	if r.Action != renew.ActionKept || r.Err != nil || r.DeployErr != nil || e.srv.Orders() != orders {
+		t.Fatalf("Issue = %+v (orders %d)", r, e.srv.Orders()-orders)
+	}
+	cert, err := os.ReadFile(filepath.Join(dir, "kept.example", "cert.pem"))
+	if err != nil {
+		t.Fatalf("binding not written for the kept certificate: %v", err)
+	}
+	c, _ := e.db.Get(ctx, "kept.example")
+	if !bytes.Equal(cert, c.ActiveVersion().CertPEM) || c.ActiveVersion().Serial != first.Serial {
+		t.Fatal("exported file is not the kept certificate")
 	}
 }

@@ -106,7 +106,7 @@ func Status(c *store.Certificate, d Decision, now time.Time) string {
 		return "pending"
 	case !now.Before(v.NotAfter):
 		return "expired"
-	case c.Renewal.Attempts > 0 && c.Renewal.LastError != "":
+	case c.Renewal.Attempts > 0 && c.Renewal.LastError != "", c.Renewal.DeployError != "":
 		return "failing"
 	case v.Revoked:
 		return "revoked"

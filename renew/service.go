@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -159,12 +160,18 @@ func (s *Service) Issue(ctx context.Context, tmpl *store.Certificate, force bool
 	if cur != nil && !force && slices.Equal(sortedCopy(cur.Domains), sortedCopy(tmpl.Domains)) {
 		if v := cur.ActiveVersion(); v != nil {
 			if d := s.Policy.Next(cur, s.now()); !d.Due(s.now()) {
+				oldBindings := slices.Clone(cur.Bindings)
 				applySettings(cur, tmpl)
 				s.schedule(cur)
 				if err := s.Store.Put(ctx, cur); err != nil {
 					return Result{Name: name, Action: ActionFailed, Err: fmt.Errorf("%s: saving settings: %w", name, err)}
 				}
-				return Result{Name: name, Action: ActionKept, Serial: v.Serial, NotAfter: v.NotAfter, Next: d}
+				r := Result{Name: name, Action: ActionKept, Serial: v.Serial, NotAfter: v.NotAfter, Next: d}
+				if !reflect.DeepEqual(oldBindings, cur.Bindings) {
+					// New file bindings get the kept certificate now.
+					_, r.DeployErr = s.deploy(ctx, cur)
+				}
+				return r
 			}
 		}
 	}

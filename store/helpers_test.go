@@ -94,6 +94,7 @@ func fullCert(name string) *Certificate {
 			LastError:   "rate limited",
 			LastAttempt: t0.Add(-time.Hour),
 			LastSuccess: t0.Add(-24 * time.Hour),
+			DeployError: "reload: exit status 1",
 		},
 		Created: t0.Add(-30 * 24 * time.Hour),
 		Updated: t0.Add(-time.Hour),

@@ -169,6 +169,10 @@ type RenewalState struct {
 	LastAttempt time.Time `json:"last_attempt"`
 	// LastSuccess is when a renewal last succeeded.
 	LastSuccess time.Time `json:"last_success"`
+	// DeployError is the error of the last deployment (file bindings,
+	// reload command, deploy hooks) of the active version; "" when it
+	// succeeded. A renewal that could not be deployed is not served.
+	DeployError string `json:"deploy_error,omitempty"`
 }
 
 // Account is one ACME account: one per (directory, email).

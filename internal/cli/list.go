@@ -38,6 +38,9 @@ func toJSON(c *store.Certificate, svc *renew.Service, now time.Time) certJSON {
 		Status: renew.Status(c, d, now), LastError: c.Renewal.LastError, Attempts: c.Renewal.Attempts,
 		KeyType: c.KeyType, Challenge: c.Challenge.Type, Directory: c.Directory, Versions: len(c.Versions),
 	}
+	if j.LastError == "" && c.Renewal.DeployError != "" {
+		j.LastError = "deploy: " + c.Renewal.DeployError
+	}
 	if j.Domains == nil {
 		j.Domains = []string{}
 	}
