@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	legoacme "github.com/go-acme/lego/v4/acme"
@@ -136,6 +137,26 @@ func Register(ctx context.Context, cfg Config, email string, opts RegisterOption
 type Client struct {
 	cfg  Config
 	acct *Account
+
+	mu   sync.Mutex
+	info *lego.Client // for revocations and renewal info; orders each get their own
+}
+
+// shared returns the lego client used for requests that need no challenge
+// solver, created once (fetching the directory) and reused, so that the
+// renewal-info checks of every scan cost one request each, not two.
+func (c *Client) shared(ctx context.Context) (*lego.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.info != nil {
+		return c.info, nil
+	}
+	lc, err := newLego(ctx, c.cfg, c.acct, EC256)
+	if err != nil {
+		return nil, err
+	}
+	c.info = lc
+	return lc, nil
 }
 
 // NewClient returns a client for acct at cfg.Directory. It does not contact
@@ -296,7 +317,7 @@ var RevocationReasons = map[string]int{
 
 // Revoke asks the CA to revoke the certificate whose leaf is certPEM.
 func (c *Client) Revoke(ctx context.Context, certPEM []byte, reason int) error {
-	lc, err := newLego(ctx, c.cfg, c.acct, EC256)
+	lc, err := c.shared(ctx)
 	if err != nil {
 		return err
 	}
@@ -319,7 +340,7 @@ type RenewalInfo struct {
 // RenewalInfo fetches the CA's renewal window for leaf. It returns [ErrNoARI]
 // when the CA does not support ARI.
 func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*RenewalInfo, error) {
-	lc, err := newLego(ctx, c.cfg, c.acct, EC256)
+	lc, err := c.shared(ctx)
 	if err != nil {
 		return nil, err
 	}

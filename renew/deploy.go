@@ -89,7 +89,9 @@ func (s *Service) deploy(ctx context.Context, c *store.Certificate) (bindings.Ex
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
-	s.recordDeploy(ctx, c.Name, err)
+	if err != nil || c.Renewal.DeployError != "" {
+		s.recordDeploy(ctx, c.Name, err)
+	}
 	return files, err
 }
 
