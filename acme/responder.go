@@ -151,10 +151,16 @@ func (r *HTTPResponder) Close() error {
 	if srv == nil {
 		return nil
 	}
-	_ = ln.Close() // at once, even if Serve has not started yet
+	// Close the listener here, so the port is free when Close returns even if
+	// Serve has not started yet; Shutdown then closes it again when Serve
+	// tracks it, which is not an error.
+	_ = ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return srv.Shutdown(ctx)
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("http-01 responder: closing: %w", err)
+	}
+	return nil
 }
 
 // ServeHTTP answers GET /.well-known/acme-challenge/TOKEN with the key

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -97,20 +98,32 @@ func (h *handler) checkDirectory() error {
 	return nil
 }
 
-// orderRequest is the part of a newOrder payload the handler looks at.
+// orderRequest is the part of a newOrder request the handler looks at.
 type orderRequest struct {
 	Identifiers []acme.Identifier `json:"identifiers"`
 	Replaces    string            `json:"replaces"`
 	Profile     string            `json:"profile"`
+	// AccountID is the last path segment of the JWS "kid" (not JSON).
+	AccountID string `json:"-"`
 }
 
 // parseOrderRequest decodes the payload of a flattened JWS newOrder body.
 func parseOrderRequest(body []byte) (*orderRequest, error) {
 	var jws struct {
-		Payload string `json:"payload"`
+		Protected string `json:"protected"`
+		Payload   string `json:"payload"`
 	}
 	if err := decodeJSON(body, &jws, "jws"); err != nil {
 		return nil, err
+	}
+	var kid string
+	if hdr, err := base64.RawURLEncoding.DecodeString(jws.Protected); err == nil {
+		var protected struct {
+			KID string `json:"kid"`
+		}
+		if json.Unmarshal(hdr, &protected) == nil {
+			kid = protected.KID
+		}
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
 	if err != nil {
@@ -120,7 +133,36 @@ func parseOrderRequest(body []byte) (*orderRequest, error) {
 	if err := decodeJSON(payload, &req, "order"); err != nil {
 		return nil, err
 	}
+	req.AccountID = path.Base(urlPath(kid))
 	return &req, nil
+}
+
+// retireAuthorizations makes the valid authorizations that Pebble could
+// reuse for req unusable, by expiring them. Pebble reuses one now and then
+// even with PEBBLE_AUTHZREUSE=0 (it compares rand.Intn(100) > percent, so a
+// draw of 0 reuses): a test that closed its challenge responder would then see
+// a renewal succeed without any validation. Only authorizations of finished
+// orders (issued or failed) are retired, so a concurrent order stays intact.
+func (h *handler) retireAuthorizations(req *orderRequest) {
+	past := time.Now().Add(-time.Second)
+	for _, id := range req.Identifiers {
+		for {
+			authz := h.s.store.FindValidAuthorization(req.AccountID, id)
+			if authz == nil || !finished(authz.Order) {
+				break
+			}
+			authz.Lock()
+			authz.ExpiresDate = past
+			authz.Unlock()
+		}
+	}
+}
+
+// finished reports whether order has its certificate or has failed.
+func finished(order *core.Order) bool {
+	order.RLock()
+	defer order.RUnlock()
+	return order.CertificateObject != nil || order.Error != nil
 }
 
 func (h *handler) serveNewOrder(w http.ResponseWriter, r *http.Request) {
@@ -135,6 +177,9 @@ func (h *handler) serveNewOrder(w http.ResponseWriter, r *http.Request) {
 	req, err := parseOrderRequest(body)
 	var ids []string
 	if err == nil {
+		if h.s.noReuse {
+			h.retireAuthorizations(req)
+		}
 		ids = make([]string, 0, len(req.Identifiers))
 		for _, id := range req.Identifiers {
 			ids = append(ids, id.Value)

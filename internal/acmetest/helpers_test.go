@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -253,4 +254,11 @@ func (rc *requestCounter) count(key string) int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return rc.n[key]
+}
+
+// leafSerialHex returns the serial of the first certificate of a PEM bundle
+// as Pebble indexes it.
+func leafSerialHex(tb testing.TB, bundle []byte) string {
+	tb.Helper()
+	return hex.EncodeToString(parseChain(tb, bundle)[0].SerialNumber.Bytes())
 }

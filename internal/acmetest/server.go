@@ -100,7 +100,8 @@ type Server struct {
 	ca       *ca.CAImpl
 	wfe      wfe.WebFrontEndImpl
 	dns      *sharedDNS
-	profiles int // number of profiles, including the default one
+	profiles int  // number of profiles, including the default one
+	noReuse  bool // Options.AuthzReuse is 0: see handler.retireAuthorizations
 
 	httpPort, tlsPort int
 	reserved          []int // ports picked by reservePort, released by Close
@@ -162,6 +163,7 @@ func Start(opts Options) (*Server, error) {
 		logger:   logger,
 		dns:      dnsServer,
 		profiles: len(profiles),
+		noReuse:  opts.AuthzReuse == 0,
 		httpPort: opts.HTTPPort,
 		tlsPort:  opts.TLSPort,
 		served:   make(chan struct{}),

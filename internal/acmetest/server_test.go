@@ -231,10 +231,24 @@ func TestServer_Obtain_AuthzReuse(t *testing.T) {
 			if _, err := c.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
 				t.Fatal(err)
 			}
-			obtain(t, c, certificate.ObtainRequest{Domains: []string{"reuse.example"}})
+			first := obtain(t, c, certificate.ObtainRequest{Domains: []string{"reuse.example"}})
 			obtain(t, c, certificate.ObtainRequest{Domains: []string{"reuse.example"}})
 			if got := rc.count("POST /chalZ/"); got != tc.challenges {
 				t.Errorf("challenge requests = %d, want %d", got, tc.challenges)
+			}
+			// With reuse 0 the first order's authorization was retired by
+			// the second newOrder, so not even Pebble's 1-in-100 draw can
+			// reuse it; with reuse 100 it is still valid.
+			order, err := s.store.GetOrderByIssuedSerial(leafSerialHex(t, first.Certificate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			authz := order.AuthorizationObjects[0]
+			authz.RLock()
+			expired := authz.ExpiresDate.Before(time.Now())
+			authz.RUnlock()
+			if expired != (tc.reuse == 0) {
+				t.Errorf("first authorization expired = %v with reuse %d", expired, tc.reuse)
 			}
 		})
 	}
