@@ -11,7 +11,7 @@ import (
 )
 
 // hookEnv builds the environment of c's hooks for event.
-func hookEnv(event string, c *store.Certificate, files bindings.ExportedFiles, cause error) HookEnv {
+func hookEnv(event HookEvent, c *store.Certificate, files bindings.ExportedFiles, cause error) HookEnv {
 	e := HookEnv{Event: event, Name: c.Name, Domains: c.Domains,
 		CertFile: files.Cert, KeyFile: files.Key, ChainFile: files.Chain, FullchainFile: files.Fullchain}
 	if v := c.ActiveVersion(); v != nil {
@@ -25,7 +25,7 @@ func hookEnv(event string, c *store.Certificate, files bindings.ExportedFiles, c
 
 // runHooks runs the global then the certificate's commands for event and
 // returns the first failure.
-func (s *Service) runHooks(ctx context.Context, event string, c *store.Certificate, files bindings.ExportedFiles, cause error) error {
+func (s *Service) runHooks(ctx context.Context, event HookEvent, c *store.Certificate, files bindings.ExportedFiles, cause error) error {
 	var cmds [][]string
 	for _, h := range []store.Hooks{s.GlobalHooks, c.Hooks} {
 		switch event {
@@ -114,22 +114,12 @@ func (s *Service) recordDeploy(ctx context.Context, name string, derr error) {
 	}
 }
 
+// noFiles is the export of a certificate that has no file binding (or whose
+// renewal failed before anything was exported).
+var noFiles bindings.ExportedFiles
+
 // errUnchanged stops a store.Update that has nothing to write.
 var errUnchanged = errors.New("unchanged")
-
-// Deploy re-runs the file bindings and deploy hooks of name's active
-// version (after `certctl configure` changed them, for example).
-func (s *Service) Deploy(ctx context.Context, name string) error {
-	c, err := s.Store.Get(ctx, name)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if c.ActiveVersion() == nil {
-		return fmt.Errorf("%s: %w", name, store.ErrNoActiveVersion)
-	}
-	_, err = s.deploy(ctx, c)
-	return err
-}
 
 // notifyFailure sends a webhook notification for a failed attempt, and an
 // "expiring" one (once per version) when c is in the last tenth of its

@@ -125,7 +125,7 @@ func TestService_Deploy_UnwritableExportReported(t *testing.T) {
 	if err != nil || c.ActiveVersion() == nil {
 		t.Fatalf("certificate lost after a failed export: %v", err)
 	}
-	if c.Renewal.DeployError == "" || renew.Status(c, e.svc.Decide(c), time.Now()) != "failing" {
+	if c.Renewal.DeployError == "" || renew.StatusOf(c, e.svc.Decide(c), time.Now()) != "failing" {
 		t.Fatalf("failed deployment not recorded: %+v", c.Renewal)
 	}
 	// Fixed binding: the next deployment clears the error.
@@ -136,7 +136,7 @@ func TestService_Deploy_UnwritableExportReported(t *testing.T) {
 	if err := e.svc.Deploy(ctx, "bad.example"); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ = e.db.Get(ctx, "bad.example"); c.Renewal.DeployError != "" || renew.Status(c, e.svc.Decide(c), time.Now()) != "valid" {
+	if c, _ = e.db.Get(ctx, "bad.example"); c.Renewal.DeployError != "" || renew.StatusOf(c, e.svc.Decide(c), time.Now()) != "valid" {
 		t.Fatalf("after a good deployment: %+v", c.Renewal)
 	}
 }

@@ -7,8 +7,9 @@ import (
 )
 
 // ErrNoAccount reports that no ACME account exists for a certificate's
-// directory and email, and none may be registered without --agree-tos.
-var ErrNoAccount = errors.New("no ACME account: register one with --agree-tos")
+// directory and email, and none may be registered without the user's
+// agreement to the CA's terms ([Accounts.AgreeTOS]).
+var ErrNoAccount = errors.New("no ACME account")
 
 // ErrNotNewer reports an issued certificate that does not expire after the
 // active one, which is therefore kept.

@@ -65,7 +65,7 @@ func TestService_FailureThenRecovery(t *testing.T) {
 	if err := responder.Listen(addr); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.HTTPResponder = responder
+	e.svc.Solvers.HTTPResponder = responder
 	first := e.mustIssue(t, "fr.example", "fr.example")
 
 	hookOut := filepath.Join(t.TempDir(), "failures")
@@ -100,7 +100,7 @@ func TestService_FailureThenRecovery(t *testing.T) {
 		if c.Renewal.Attempts != i || !strings.Contains(c.Renewal.LastError, "fr.example") || c.ActiveVersion().Serial != first.Serial {
 			t.Fatalf("attempt %d recorded as %+v", i, c.Renewal)
 		}
-		if st := renew.Status(c, e.svc.Decide(c), clock); st != "failing" {
+		if st := renew.StatusOf(c, e.svc.Decide(c), clock); st != "failing" {
 			t.Fatalf("status after %d failures: %s", i, st)
 		}
 		gap := c.Renewal.Next.Sub(clock)
@@ -146,7 +146,7 @@ func TestService_FailureThenRecovery(t *testing.T) {
 	}
 	c, _ = e.db.Get(ctx, "fr.example")
 	e.svc.Now = nil // the new certificate's validity is real time
-	if st := renew.Status(c, e.svc.Decide(c), time.Now()); c.Renewal.Attempts != 0 || c.Renewal.LastError != "" || st != "valid" {
+	if st := renew.StatusOf(c, e.svc.Decide(c), time.Now()); c.Renewal.Attempts != 0 || c.Renewal.LastError != "" || st != "valid" {
 		t.Fatalf("after recovery: %+v status %s", c.Renewal, st)
 	}
 }
@@ -194,7 +194,7 @@ func TestService_ExpiringNotifiedOnce(t *testing.T) {
 	if err := responder.Listen(addr); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.HTTPResponder = responder
+	e.svc.Solvers.HTTPResponder = responder
 	e.mustIssue(t, "exp.example", "exp.example")
 	_ = responder.Close()
 	sink := newWebhookSink(t)

@@ -10,12 +10,15 @@ import (
 	"github.com/certctl/certctl/bindings"
 )
 
-// Hook events, the values of CERTCTL_EVENT.
+// HookEvent is when a hook runs, the value of CERTCTL_EVENT.
+type HookEvent string
+
+// The hook events.
 const (
-	HookPre     = "pre"     // before a renewal is attempted
-	HookDeploy  = "deploy"  // after a new version became active
-	HookPost    = "post"    // after every renewal attempt, successful or not
-	HookFailure = "failure" // after a failed renewal attempt
+	HookPre     HookEvent = "pre"     // before a renewal is attempted
+	HookDeploy  HookEvent = "deploy"  // after a new version became active
+	HookPost    HookEvent = "post"    // after every renewal attempt, successful or not
+	HookFailure HookEvent = "failure" // after a failed renewal attempt
 )
 
 // DefaultHookTimeout is how long RunHook lets a hook run when given no timeout.
@@ -31,7 +34,7 @@ const (
 // [HookEnv.Environ]); none of it is ever put into the hook's argv.
 type HookEnv struct {
 	// Event is one of HookPre, HookDeploy, HookPost, HookFailure.
-	Event string
+	Event HookEvent
 	// Name is the certificate's name.
 	Name string
 	// Domains are the certificate's names, the primary first.
@@ -68,7 +71,7 @@ func (e HookEnv) Environ() []string {
 		notAfter = e.NotAfter.UTC().Format(time.RFC3339)
 	}
 	vars := []struct{ k, v string }{
-		{"CERTCTL_EVENT", e.Event},
+		{"CERTCTL_EVENT", string(e.Event)},
 		{"CERTCTL_NAME", e.Name},
 		{"CERTCTL_DOMAINS", strings.Join(e.Domains, ",")},
 		{"CERTCTL_SERIAL", e.Serial},

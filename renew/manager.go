@@ -14,17 +14,20 @@ import (
 	"github.com/certctl/certctl/store"
 )
 
-// Event types reported to subscribers.
+// EventType says what an [Event] reports.
+type EventType string
+
+// The event types reported to subscribers.
 const (
-	EventRenewed = "renewed" // a new version is active
-	EventFailed  = "failed"  // a renewal attempt failed
-	EventSkipped = "skipped" // looked at, not due
-	EventScan    = "scan"    // a scan finished
+	EventRenewed EventType = "renewed" // a new version is active
+	EventFailed  EventType = "failed"  // a renewal attempt failed
+	EventSkipped EventType = "skipped" // looked at, not due
+	EventScan    EventType = "scan"    // a scan finished
 )
 
 // Event is one thing the [Manager] did.
 type Event struct {
-	Type   string
+	Type   EventType
 	Name   string
 	Result Result
 	Time   time.Time

@@ -36,8 +36,6 @@ type Metrics struct {
 	loaded   bool
 }
 
-// Statuses reported by the certctl_certificate_status metric.
-var Statuses = []string{"valid", "due", "failing", "expired", "revoked", "pending"}
 
 // NewMetrics returns the metrics of svc's store.
 func NewMetrics(svc *Service) *Metrics {
@@ -84,8 +82,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := m.svc.now()
 	for _, c := range certs {
-		d := m.svc.Decide(c)
-		st := Status(c, d, now)
+		d := m.svc.Policy.Decide(c, now)
+		st := StatusOf(c, d, now)
 		if v := c.ActiveVersion(); v != nil {
 			ch <- prometheus.MustNewConstMetric(m.notAfter, prometheus.GaugeValue, unix(v.NotAfter), c.Name)
 			ch <- prometheus.MustNewConstMetric(m.notBefore, prometheus.GaugeValue, unix(v.NotBefore), c.Name)
@@ -97,7 +95,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			if s == st {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(m.status, prometheus.GaugeValue, v, c.Name, s)
+			ch <- prometheus.MustNewConstMetric(m.status, prometheus.GaugeValue, v, c.Name, string(s))
 		}
 	}
 }

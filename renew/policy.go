@@ -23,10 +23,34 @@ const (
 // it left instead of a third.
 const shortLived = 10 * 24 * time.Hour
 
-// Decision is when a certificate should be renewed and why.
+// ReasonCheckARI is the reason of a [Decision.Check] that comes before the
+// renewal time because the CA's renewal information should be fetched first.
+const ReasonCheckARI = "check the CA's renewal information"
+
+// ariFallback is how long to wait before asking the CA for renewal
+// information again when it sent no Retry-After, and the bounds of any wait.
+const (
+	ariFallback = 6 * time.Hour
+	ariMinWait  = time.Minute
+	ariMaxWait  = 24 * time.Hour
+	// ariNoSupport is how long a CA without ARI is left alone.
+	ariNoSupport = 24 * time.Hour
+	// ariUnavailable is how long to wait after a failed renewal-info request.
+	ariUnavailable = 15 * time.Minute
+)
+
+// Decision says when a certificate should be renewed and why, and when a
+// scheduler should next look at it.
 type Decision struct {
+	// At is when the certificate should be renewed; Reason says why (one of
+	// the Reason constants, the ARI one followed by its window).
 	At     time.Time
 	Reason string
+	// Check is when the certificate needs attention next: At, or earlier when
+	// the CA's renewal information is to be fetched first ([ReasonCheckARI]),
+	// or the retry time after failures. The store's renewal index holds it.
+	Check       time.Time
+	CheckReason string
 }
 
 // Due reports whether the decision says to renew at now.
@@ -41,19 +65,53 @@ type Policy struct {
 	JitterFraction float64
 }
 
-// Next returns when c should next be renewed, a pure function of its active
-// version, its ARI state and now. It ignores failure back-off, which
-// [RetryAt] adds.
-func (p Policy) Next(c *store.Certificate, now time.Time) Decision {
+// Decide is the one rule for when c is due, a pure function of its active
+// version, its ARI state, its failure state and now:
+//   - no certificate, an expired or a revoked one: now;
+//   - inside the CA's ARI window when it gave one (at the time chosen in it,
+//     but not inside the last tenth of the lifetime);
+//   - otherwise when a third of the lifetime is left (half for lifetimes
+//     under 10 days), moved earlier by a per-certificate jitter;
+//   - after failures, not before the retry time that [RetryAt] gave.
+//
+// Check adds when the CA's renewal information should be fetched (never
+// fetched: now; otherwise when the CA's Retry-After ends).
+func (p Policy) Decide(c *store.Certificate, now time.Time) Decision {
+	d := p.renewAt(c, now)
+	failing := c.Renewal.Attempts > 0 && !c.Renewal.Next.IsZero()
+	if failing && c.Renewal.Next.After(d.At) {
+		d.At, d.Reason = c.Renewal.Next, ReasonRetry
+	}
+	d.Check, d.CheckReason = d.At, d.Reason
+	if failing {
+		d.Check, d.CheckReason = c.Renewal.Next, ReasonRetry
+		return d
+	}
+	v := c.ActiveVersion()
+	if v == nil || v.Revoked || !now.Before(v.NotAfter) {
+		return d
+	}
+	check := c.ARI.RetryAfter
+	if c.ARI.Fetched.IsZero() && check.IsZero() {
+		check = now
+	}
+	if !check.IsZero() && check.Before(d.Check) {
+		d.Check, d.CheckReason = check, ReasonCheckARI
+	}
+	return d
+}
+
+// renewAt is Decide's renewal time before failures are taken into account.
+func (p Policy) renewAt(c *store.Certificate, now time.Time) Decision {
 	v := c.ActiveVersion()
 	if v == nil {
-		return Decision{now, ReasonNoCertificate}
+		return Decision{At: now, Reason: ReasonNoCertificate}
 	}
 	if !now.Before(v.NotAfter) {
-		return Decision{now, ReasonExpired}
+		return Decision{At: now, Reason: ReasonExpired}
 	}
 	if v.Revoked {
-		return Decision{now, ReasonRevoked}
+		return Decision{At: now, Reason: ReasonRevoked}
 	}
 	life := v.NotAfter.Sub(v.NotBefore)
 	if a := c.ARI; !a.Chosen.IsZero() {
@@ -63,15 +121,20 @@ func (p Policy) Next(c *store.Certificate, now time.Time) Decision {
 		if latest := v.NotAfter.Add(-life / 10); at.After(latest) {
 			at = latest
 		}
-		return Decision{at, fmt.Sprintf("%s %s to %s", ReasonARI,
+		return Decision{At: at, Reason: fmt.Sprintf("%s %s to %s", ReasonARI,
 			a.WindowStart.UTC().Format(time.RFC3339), a.WindowEnd.UTC().Format(time.RFC3339))}
 	}
 	left, reason := life/3, ReasonThird
 	if life < shortLived {
 		left, reason = life/2, ReasonHalf
 	}
-	at := v.NotAfter.Add(-left).Add(-p.jitter(c.Name, v.Serial, life))
-	return Decision{at, reason}
+	return Decision{At: v.NotAfter.Add(-left).Add(-p.jitter(c.Name, v.Serial, life)), Reason: reason}
+}
+
+// schedule stores d's check time in c's renewal state, which the store
+// indexes, so that "what needs attention" stays a range scan.
+func schedule(c *store.Certificate, d Decision) {
+	c.Renewal.Next, c.Renewal.Reason = d.Check, d.CheckReason
 }
 
 // jitter is a deterministic offset in [0, life*fraction) for one version.
@@ -94,26 +157,42 @@ func (p Policy) jitter(name, serial string, life time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(span))
 }
 
-// Status summarizes a certificate for `certctl list`: "valid", "due",
-// "failing", "expired", "revoked" or "pending" (never issued).
-func Status(c *store.Certificate, d Decision, now time.Time) string {
+// Status summarizes a certificate for `certctl list` and the status metric.
+type Status string
+
+// The statuses, in the order of [Statuses].
+const (
+	StatusValid   Status = "valid"   // active and not due
+	StatusDue     Status = "due"     // renewal is due
+	StatusFailing Status = "failing" // the last renewal or deployment failed
+	StatusExpired Status = "expired" // the active certificate expired
+	StatusRevoked Status = "revoked" // the active certificate was revoked
+	StatusPending Status = "pending" // never issued
+)
+
+// Statuses lists every [Status], as the certctl_certificate_status metric
+// reports them.
+var Statuses = []Status{StatusValid, StatusDue, StatusFailing, StatusExpired, StatusRevoked, StatusPending}
+
+// StatusOf returns c's status at now, given its decision d.
+func StatusOf(c *store.Certificate, d Decision, now time.Time) Status {
 	v := c.ActiveVersion()
 	switch {
 	case v == nil:
 		if c.Renewal.LastError != "" {
-			return "failing"
+			return StatusFailing
 		}
-		return "pending"
+		return StatusPending
 	case !now.Before(v.NotAfter):
-		return "expired"
+		return StatusExpired
 	case c.Renewal.Attempts > 0 && c.Renewal.LastError != "", c.Renewal.DeployError != "":
-		return "failing"
+		return StatusFailing
 	case v.Revoked:
-		return "revoked"
+		return StatusRevoked
 	case d.Due(now):
-		return "due"
+		return StatusDue
 	}
-	return "valid"
+	return StatusValid
 }
 
 // Backoff bounds for failed renewals.

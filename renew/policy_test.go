@@ -32,7 +32,7 @@ func TestPolicy_Next(t *testing.T) {
 		{"expired", certWith("e", t0, day), t0.Add(2 * day), t0.Add(2 * day), ReasonExpired},
 	}
 	for _, tt := range tests {
-		d := noJitter.Next(tt.c, tt.now)
+		d := noJitter.Decide(tt.c, tt.now)
 		if !d.At.Equal(tt.want) || d.Reason != tt.reason {
 			t.Errorf("%s: Next = %v %q, want %v %q", tt.name, d.At, d.Reason, tt.want, tt.reason)
 		}
@@ -43,18 +43,18 @@ func TestPolicy_Next_ARI(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	c := certWith("a", t0, 90*24*time.Hour)
 	c.ARI = store.ARIState{WindowStart: t0.Add(50 * 24 * time.Hour), WindowEnd: t0.Add(52 * 24 * time.Hour), Chosen: t0.Add(51 * 24 * time.Hour)}
-	d := Policy{}.Next(c, t0)
+	d := Policy{}.Decide(c, t0)
 	if !d.At.Equal(c.ARI.Chosen) || d.Reason[:len(ReasonARI)] != ReasonARI {
 		t.Fatalf("Next = %+v, want the chosen ARI time", d)
 	}
 	// A chosen time in the last tenth of the lifetime is moved to its start.
 	c.ARI.Chosen = t0.Add(89 * 24 * time.Hour)
-	if d := (Policy{}).Next(c, t0); !d.At.Equal(t0.Add(81 * 24 * time.Hour)) {
+	if d := (Policy{}).Decide(c, t0); !d.At.Equal(t0.Add(81 * 24 * time.Hour)) {
 		t.Fatalf("Next = %v, want clamp to the last tenth", d.At)
 	}
 	// A revoked certificate is due now whatever the window.
 	c.Versions[0].Revoked = true
-	if d := (Policy{}).Next(c, t0); !d.At.Equal(t0) || d.Reason != ReasonRevoked {
+	if d := (Policy{}).Decide(c, t0); !d.At.Equal(t0) || d.Reason != ReasonRevoked {
 		t.Fatalf("revoked: Next = %+v", d)
 	}
 }
@@ -66,11 +66,11 @@ func TestPolicy_Next_JitterBoundsAndSpread(t *testing.T) {
 	seen := map[time.Time]bool{}
 	for i := 0; i < 200; i++ {
 		c := certWith(string(rune('a'+i%26))+string(rune('a'+i/26)), t0, life)
-		d := Policy{}.Next(c, t0)
+		d := Policy{}.Decide(c, t0)
 		if d.At.After(base) || d.At.Before(base.Add(-life/50)) {
 			t.Fatalf("jitter out of bounds: %v not in [%v, %v]", d.At, base.Add(-life/50), base)
 		}
-		if again := (Policy{}).Next(c, t0.Add(time.Hour)); !again.At.Equal(d.At) {
+		if again := (Policy{}).Decide(c, t0.Add(time.Hour)); !again.At.Equal(d.At) {
 			t.Fatalf("jitter not deterministic: %v then %v", d.At, again.At)
 		}
 		seen[d.At] = true
@@ -84,17 +84,17 @@ func TestStatus(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	c := certWith("a", t0, 90*24*time.Hour)
 	p := Policy{JitterFraction: -1}
-	if s := Status(c, p.Next(c, t0), t0); s != "valid" {
+	if s := StatusOf(c, p.Decide(c, t0), t0); s != "valid" {
 		t.Errorf("fresh: %s", s)
 	}
-	if s := Status(c, p.Next(c, t0.Add(61*24*time.Hour)), t0.Add(61*24*time.Hour)); s != "due" {
+	if s := StatusOf(c, p.Decide(c, t0.Add(61*24*time.Hour)), t0.Add(61*24*time.Hour)); s != "due" {
 		t.Errorf("after 61 days: %s", s)
 	}
-	if s := Status(c, p.Next(c, t0.Add(91*24*time.Hour)), t0.Add(91*24*time.Hour)); s != "expired" {
+	if s := StatusOf(c, p.Decide(c, t0.Add(91*24*time.Hour)), t0.Add(91*24*time.Hour)); s != "expired" {
 		t.Errorf("after 91 days: %s", s)
 	}
 	c.Renewal.Attempts, c.Renewal.LastError = 2, "boom"
-	if s := Status(c, p.Next(c, t0), t0); s != "failing" {
+	if s := StatusOf(c, p.Decide(c, t0), t0); s != "failing" {
 		t.Errorf("with errors: %s", s)
 	}
 }

@@ -31,8 +31,9 @@ func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
 type env struct {
 	srv  *acmetest.Server
 	db   *store.DB
-	svc  *renew.Service
-	reqs *counting
+	svc   *renew.Service
+	accts *renew.Accounts
+	reqs  *counting
 }
 
 func newEnv(t *testing.T, opts acmetest.Options) *env {
@@ -45,8 +46,9 @@ func newEnv(t *testing.T, opts acmetest.Options) *env {
 	hc := srv.HTTPClient()
 	cnt := &counting{next: hc.Transport}
 	hc.Transport = cnt
-	svc := &renew.Service{Store: db, HTTPClient: hc, AgreeTOS: true}
-	return &env{srv, db, svc, cnt}
+	accts := &renew.Accounts{Store: db, HTTPClient: hc, AgreeTOS: true}
+	svc := &renew.Service{Store: db, Issuers: accts}
+	return &env{srv, db, svc, accts, cnt}
 }
 
 func (e *env) tmpl(name string, domains ...string) *store.Certificate {
@@ -293,7 +295,7 @@ func TestService_Failures_RecordedAndStoreKept(t *testing.T) {
 	if c.Renewal.Next.Before(time.Now().Add(2*time.Hour - time.Minute)) {
 		t.Fatalf("next attempt %v ignores Retry-After", c.Renewal.Next)
 	}
-	if st := renew.Status(c, e.svc.Decide(c), time.Now()); st != "failing" {
+	if st := renew.StatusOf(c, e.svc.Decide(c), time.Now()); st != "failing" {
 		t.Fatalf("status = %s", st)
 	}
 	if r := e.svc.Renew(ctx, "f.example", false); r.Action != renew.ActionNotDue {
@@ -303,7 +305,7 @@ func TestService_Failures_RecordedAndStoreKept(t *testing.T) {
 
 func TestService_Issue_NoAccountWithoutTOS(t *testing.T) {
 	e := newEnv(t, acmetest.Options{})
-	e.svc.AgreeTOS = false
+	e.accts.AgreeTOS = false
 	r := e.svc.Issue(context.Background(), e.tmpl("t.example", "t.example"), false)
 	if !errors.Is(r.Err, renew.ErrNoAccount) {
 		t.Fatalf("Issue without account = %v", r.Err)

@@ -77,11 +77,17 @@ type Store interface {
 // conflicts.
 const updateAttempts = 12
 
+// RecordStore is the part of a [Store] that [Update] uses.
+type RecordStore interface {
+	Get(ctx context.Context, name string) (*Certificate, error)
+	Put(ctx context.Context, c *Certificate) error
+}
+
 // Update reads the certificate called name, applies fn to it and writes it
 // back, starting over when another writer got in between ([ErrConflict]).
 // fn may run several times, each time on a fresh copy; an error from fn stops
 // Update and is returned as is. Update returns the record as stored.
-func Update(ctx context.Context, s Store, name string, fn func(*Certificate) error) (*Certificate, error) {
+func Update(ctx context.Context, s RecordStore, name string, fn func(*Certificate) error) (*Certificate, error) {
 	for attempt := range updateAttempts {
 		c, err := s.Get(ctx, name)
 		if err != nil {

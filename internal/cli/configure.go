@@ -62,40 +62,20 @@ func runConfigure(cmd *cobra.Command, o *configureOptions, name string) error {
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	unlock, err := db.Lock(ctx, name)
+	svc, err := o.g.service(db, serviceOptions{})
 	if err != nil {
-		return fmt.Errorf("%s: locking: %w", name, err)
+		return err
 	}
-	c, err := store.Update(ctx, db, name, func(c *store.Certificate) error {
-		if o.noBindings {
-			c.Bindings = nil
-		}
-		if fb != nil {
-			c.Bindings = []store.FileBinding{*fb}
-		}
-		if o.clearHooks {
-			c.Hooks = store.Hooks{}
-		}
-		for _, x := range []struct{ src, dst *[]string }{{&hooks.Pre, &c.Hooks.Pre}, {&hooks.Deploy, &c.Hooks.Deploy},
-			{&hooks.Post, &c.Hooks.Post}, {&hooks.Failure, &c.Hooks.Failure}} {
-			if len(*x.src) > 0 {
-				*x.dst = *x.src
-			}
-		}
-		if o.httpAddr != "" {
-			c.Challenge.HTTPAddr = o.httpAddr
-		}
-		return nil
-	})
-	unlock()
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+	st := renew.Settings{ClearHooks: o.clearHooks, Hooks: hooks, HTTPAddr: o.httpAddr, Deploy: o.deploy}
+	if o.noBindings {
+		st.Bindings = []store.FileBinding{}
 	}
-	var deployErr error
-	if (fb != nil || o.deploy) && c.ActiveVersion() != nil {
-		svc := &renew.Service{Store: db, Logger: o.g.logger, Now: o.g.deps.Now}
-		deployErr = svc.Deploy(ctx, name)
+	if fb != nil {
+		st.Bindings = []store.FileBinding{*fb}
+	}
+	c, deployErr := svc.Configure(cmd.Context(), name, st)
+	if c == nil {
+		return deployErr
 	}
 	w := cmd.OutOrStdout()
 	if o.g.json() {

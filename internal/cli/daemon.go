@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -76,49 +77,20 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	if err != nil {
 		return err
 	}
-	svc, err := o.g.service(db)
+	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
+		httpAddr: o.httpAddr, metrics: true})
 	if err != nil {
 		return err
 	}
-	svc.Workers = o.workers
-	svc.GlobalHooks = global
-	if o.webhook != "" {
-		svc.Notifier = renew.NewNotifier(o.webhook, nil, logger)
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = svc.Notifier.Close(ctx)
-		}()
-	}
-	metrics := renew.NewMetrics(svc)
-	hc := *svc.HTTPClient
-	hc.Transport = metrics.Transport(hc.Transport)
-	svc.HTTPClient = &hc
-	svc.HTTPAddr = o.httpAddr
-	m := &renew.Manager{Service: svc, Schedule: o.schedule, Logger: logger, ShutdownGrace: o.grace, Notify: metrics.Observe}
-
-	var srv *http.Server
+	defer svc.close(ctx)
+	m := &renew.Manager{Service: svc.Service, Schedule: o.schedule, Logger: logger, ShutdownGrace: o.grace,
+		Notify: svc.metrics.Observe}
 	if o.metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			last := m.LastScan()
-			ok := !last.IsZero()
-			if !ok {
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "last_scan": timePtr(last)})
-		})
-		ln, err := net.Listen("tcp", o.metricsAddr)
+		stop, err := serveMetrics(o.metricsAddr, svc.metrics, m, logger)
 		if err != nil {
-			return fmt.Errorf("metrics address %s: %w", o.metricsAddr, err)
+			return err
 		}
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		logger.Info("metrics listening", "addr", ln.Addr().String())
+		defer stop()
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -137,15 +109,39 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	}()
 
 	logger.Info("daemon started", "store", db.Path(), "schedule", o.schedule, "workers", o.workers)
-	runErr := m.Run(ctx)
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
-	}
-	logger.Info("daemon stopped")
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return runErr
+	defer logger.Info("daemon stopped")
+	if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics (metrics and the Go runtime's) and /healthz
+// (ok once m finished a scan) on addr until stop is called.
+func serveMetrics(addr string, metrics *renew.Metrics, m *renew.Manager, logger *slog.Logger) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		last := m.LastScan()
+		ok := !last.IsZero()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "last_scan": timePtr(last)})
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("metrics listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }

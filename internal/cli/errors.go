@@ -32,6 +32,29 @@ func (e *partialError) Error() string {
 	return fmt.Sprintf("%d of %d renewals failed", e.failed, e.total)
 }
 
+// hints name the flags that fix errors the library reports without knowing
+// about flags.
+var hints = []struct {
+	err  error
+	hint string
+}{
+	{renew.ErrNoAccount, "register one with --agree-tos"},
+	{acme.ErrTOSNotAgreed, "pass --agree-tos"},
+	{acme.ErrEABRequired, "pass --eab-kid and --eab-hmac"},
+}
+
+// describe is err as the user sees it: one line, with a hint naming the
+// flag that fixes it when there is one.
+func describe(err error) string {
+	s := oneLine(err)
+	for _, h := range hints {
+		if errors.Is(err, h.err) {
+			return s + " (" + h.hint + ")"
+		}
+	}
+	return s
+}
+
 // ExitCode maps an error to certctl's exit code. It is the only place that
 // does.
 func ExitCode(err error) int {

@@ -153,12 +153,10 @@ func runIssue(cmd *cobra.Command, o *issueOptions) error {
 	if err != nil {
 		return err
 	}
-	svc, err := o.g.service(db)
+	svc, err := o.g.service(db, serviceOptions{agreeTOS: o.agreeTOS, eabKID: o.eabKID, eabHMAC: o.eabHMAC})
 	if err != nil {
 		return err
 	}
-	svc.AgreeTOS = o.agreeTOS
-	svc.EABKeyID, svc.EABHMAC = o.eabKID, o.eabHMAC
 	res := svc.Issue(cmd.Context(), tmpl, o.force)
 	if err := printResults(cmd.OutOrStdout(), o.g, []renew.Result{res}, false); err != nil {
 		return err
@@ -199,12 +197,12 @@ func checkEmail(e string) error {
 func resultLine(r renew.Result) string {
 	switch r.Action {
 	case renew.ActionFailed:
-		return fmt.Sprintf("%-8s %s: %v", "FAILED", r.Name, r.Err)
+		return fmt.Sprintf("%-8s %s: %s", "FAILED", r.Name, describe(r.Err))
 	case renew.ActionNotDue, renew.ActionKept:
-		return fmt.Sprintf("%-8s %s: serial %s, expires %s, next renewal %s (%s)", strings.ToUpper(r.Action), r.Name,
+		return fmt.Sprintf("%-8s %s: serial %s, expires %s, next renewal %s (%s)", strings.ToUpper(string(r.Action)), r.Name,
 			r.Serial, fmtTime(r.NotAfter), fmtTime(r.Next.At), r.Next.Reason)
 	default:
-		s := fmt.Sprintf("%-8s %s: serial %s, expires %s", strings.ToUpper(r.Action), r.Name, r.Serial, fmtTime(r.NotAfter))
+		s := fmt.Sprintf("%-8s %s: serial %s, expires %s", strings.ToUpper(string(r.Action)), r.Name, r.Serial, fmtTime(r.NotAfter))
 		if r.PrevSerial != "" {
 			s += " (replaces " + r.PrevSerial + ")"
 		}

@@ -31,11 +31,12 @@ type certJSON struct {
 	Versions      int        `json:"versions"`
 }
 
-func toJSON(c *store.Certificate, svc *renew.Service, now time.Time) certJSON {
-	d := svc.Decide(c)
+// toJSON describes c at now.
+func toJSON(c *store.Certificate, now time.Time) certJSON {
+	d := renew.Policy{}.Decide(c, now)
 	j := certJSON{
 		Name: c.Name, Domains: c.Domains, NextRenewal: timePtr(d.At), RenewalReason: d.Reason,
-		Status: renew.Status(c, d, now), LastError: c.Renewal.LastError, Attempts: c.Renewal.Attempts,
+		Status: string(renew.StatusOf(c, d, now)), LastError: c.Renewal.LastError, Attempts: c.Renewal.Attempts,
 		KeyType: c.KeyType, Challenge: c.Challenge.Type, Directory: c.Directory, Versions: len(c.Versions),
 	}
 	if j.LastError == "" && c.Renewal.DeployError != "" {
@@ -65,11 +66,10 @@ func NewCmdList(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc := &renew.Service{Store: db, Now: g.deps.Now}
 			now := g.deps.Now()
 			rows := make([]certJSON, 0, len(certs))
 			for _, c := range certs {
-				rows = append(rows, toJSON(c, svc, now))
+				rows = append(rows, toJSON(c, now))
 			}
 			w := cmd.OutOrStdout()
 			if g.json() {

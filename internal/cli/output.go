@@ -42,10 +42,10 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 	if g.json() {
 		out := make([]resultJSON, 0, len(rs))
 		for _, r := range rs {
-			j := resultJSON{Name: r.Name, Action: r.Action, Serial: r.Serial, PrevSerial: r.PrevSerial,
+			j := resultJSON{Name: r.Name, Action: string(r.Action), Serial: r.Serial, PrevSerial: r.PrevSerial,
 				NotAfter: timePtr(r.NotAfter), NextRenewal: timePtr(r.Next.At), RenewalReason: r.Next.Reason}
 			if r.Err != nil {
-				j.Error = oneLine(r.Err)
+				j.Error = describe(r.Err)
 			}
 			if r.DeployErr != nil {
 				j.DeployError = oneLine(r.DeployErr)
@@ -54,7 +54,7 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 		}
 		return writeJSON(w, out)
 	}
-	counts := map[string]int{}
+	counts := map[renew.Action]int{}
 	for _, r := range rs {
 		counts[r.Action]++
 		if _, err := fmt.Fprintln(w, resultLine(r)); err != nil {

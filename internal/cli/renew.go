@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,23 +63,14 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	}
 	for _, n := range names {
 		if _, err := db.Get(cmd.Context(), n); err != nil {
-			return usagef("%s: %v", n, err)
+			return err
 		}
 	}
-	svc, err := o.g.service(db)
+	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook})
 	if err != nil {
 		return err
 	}
-	svc.Workers = o.workers
-	svc.GlobalHooks = global
-	if o.webhook != "" {
-		svc.Notifier = renew.NewNotifier(o.webhook, nil, o.g.logger)
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 30*time.Second)
-			defer cancel()
-			_ = svc.Notifier.Close(ctx)
-		}()
-	}
+	defer svc.close(cmd.Context())
 	rs, err := svc.RenewMany(cmd.Context(), names, o.force)
 	if err != nil {
 		return err

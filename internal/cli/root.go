@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/acme"
-	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
 
@@ -30,9 +29,6 @@ type Deps struct {
 	Version string
 	// HTTPClient, if set, is used to talk to CAs (tests).
 	HTTPClient *http.Client
-	// Service, if set, adjusts every renew.Service the commands build
-	// (tests inject DNS providers and responders here).
-	Service func(*renew.Service)
 }
 
 // globals are the flags every command takes.
@@ -67,7 +63,7 @@ func Run(ctx context.Context, deps *Deps, args []string) int {
 		if isCobraUsage(err) {
 			err = &usageError{err.Error()}
 		}
-		fmt.Fprintf(deps.Stderr, "certctl: %s\n", oneLine(err))
+		fmt.Fprintf(deps.Stderr, "certctl: %s\n", describe(err))
 		if cmd != nil && ExitCode(err) == ExitUsage && isCobraUsage(err) {
 			fmt.Fprintf(deps.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
@@ -206,19 +202,6 @@ func (g *globals) httpClient() (*http.Client, error) {
 		pemBytes = b
 	}
 	return acme.NewHTTPClient(pemBytes)
-}
-
-// service builds the renewal service over db.
-func (g *globals) service(db store.Store) (*renew.Service, error) {
-	hc, err := g.httpClient()
-	if err != nil {
-		return nil, err
-	}
-	s := &renew.Service{Store: db, HTTPClient: hc, Logger: g.logger, Now: g.deps.Now}
-	if g.deps.Service != nil {
-		g.deps.Service(s)
-	}
-	return s, nil
 }
 
 func (g *globals) json() bool { return g.output == "json" }

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// NewCmdRollback returns `certctl rollback`.
+func NewCmdRollback(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback NAME",
+		Short: "Re-activate the previous valid version of a certificate",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, db, err := g.getCert(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			svc, err := g.service(db, serviceOptions{})
+			if err != nil {
+				return err
+			}
+			// Rollback also puts the restored version into its file
+			// bindings; deployErr is that step's failure alone.
+			c, deployErr := svc.Rollback(cmd.Context(), args[0])
+			if c == nil {
+				return deployErr
+			}
+			v := c.ActiveVersion()
+			if g.json() {
+				err = writeJSON(cmd.OutOrStdout(), map[string]any{"name": c.Name, "serial": v.Serial, "version": v.Seq})
+			} else {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Rolled back %s to version %d (serial %s, expires %s)\n", c.Name, v.Seq, v.Serial, fmtTime(v.NotAfter))
+			}
+			if err != nil {
+				return err
+			}
+			return deployErr
+		},
+	}
+}

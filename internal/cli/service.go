@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/certctl/certctl/renew"
+	"github.com/certctl/certctl/store"
+)
+
+// serviceOptions are the settings in which the commands' renewal services
+// differ. The zero value is a service that may not register accounts, runs
+// no global hooks and notifies nobody.
+type serviceOptions struct {
+	agreeTOS        bool
+	eabKID, eabHMAC string
+	workers         int
+	hooks           store.Hooks
+	webhook         string
+	httpAddr        string
+	// metrics counts the service's ACME requests in service.metrics.
+	metrics bool
+}
+
+// service is a renewal service as the commands use it: the service, its
+// account registry and, when asked for, its metrics.
+type service struct {
+	*renew.Service
+	accounts *renew.Accounts
+	metrics  *renew.Metrics
+}
+
+// service builds the renewal service over db; it is the only place the CLI
+// does. Call close when done: it delivers pending notifications.
+func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
+	hc, err := g.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	s := &service{Service: &renew.Service{
+		Store:       db,
+		Logger:      g.logger,
+		Now:         g.deps.Now,
+		Workers:     o.workers,
+		GlobalHooks: o.hooks,
+		Solvers:     renew.Solvers{HTTPAddr: o.httpAddr},
+	}}
+	if o.metrics {
+		s.metrics = renew.NewMetrics(s.Service)
+		c := *hc
+		c.Transport = s.metrics.Transport(c.Transport)
+		hc = &c
+	}
+	s.accounts = &renew.Accounts{Store: db, HTTPClient: hc, Logger: g.logger, Now: g.deps.Now,
+		AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC}
+	s.Issuers = s.accounts
+	if o.webhook != "" {
+		s.Notifier = renew.NewNotifier(o.webhook, nil, g.logger)
+	}
+	return s, nil
+}
+
+// close delivers the notifications still pending, for at most 30 seconds.
+func (s *service) close(ctx context.Context) {
+	if s.Notifier == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = s.Notifier.Close(ctx)
+}

@@ -1,0 +1,278 @@
+package renew
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/store"
+)
+
+// obtain renews c in four steps: order (pre hooks, then the CA), validate,
+// commit (store the new version as active), then deploy and notify. The
+// caller holds c's lock; exists says whether c is already stored.
+func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool) Result {
+	res := Result{Name: c.Name}
+	prev := c.ActiveVersion()
+	if prev != nil {
+		res.PrevSerial = prev.Serial
+	}
+	start := s.now()
+	cert, err := s.order(ctx, c, prev)
+	if err == nil {
+		err = s.validate(cert, c, prev)
+	}
+	res.Duration = s.now().Sub(start)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", c.Name, err)
+		s.fail(ctx, c, exists, err)
+		res.Action, res.Err = ActionFailed, err
+		if exists {
+			res.Next = s.Decide(c)
+		}
+		return res
+	}
+	v, err := s.commit(ctx, c, cert, start, exists)
+	if err != nil {
+		res.Action, res.Err = ActionFailed, err
+		return res
+	}
+	res.Action = ActionIssued
+	if prev != nil {
+		res.Action = ActionRenewed
+	}
+	res.Serial, res.NotAfter, res.Next = v.Serial, v.NotAfter, s.Decide(c)
+	s.log().Info("certificate "+string(res.Action), "name", c.Name, "serial", v.Serial, "not_after", v.NotAfter,
+		"took", s.now().Sub(start).Round(time.Millisecond))
+	res.DeployErr = s.activated(ctx, c)
+	return res
+}
+
+// order runs the pre hooks and asks c's CA for a new certificate.
+func (s *Service) order(ctx context.Context, c *store.Certificate, prev *store.Version) (*acme.Certificate, error) {
+	if err := s.runHooks(ctx, HookPre, c, noFiles, nil); err != nil {
+		return nil, err
+	}
+	iss, err := s.issuer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	kt, err := acme.ParseKeyType(c.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	req := acme.Request{
+		Domains:        c.Domains,
+		KeyType:        kt,
+		Challenge:      s.challenge(c.Challenge),
+		Profile:        c.Profile,
+		PreferredChain: c.PreferredChain,
+	}
+	if prev != nil {
+		if leaf, err := parseLeaf(prev); err == nil {
+			req.Replaces = leaf
+		}
+	}
+	return iss.Obtain(ctx, req)
+}
+
+// challenge turns c's stored challenge settings into a request's, with the
+// service's overrides.
+func (s *Service) challenge(ch store.Challenge) acme.Challenge {
+	out := acme.Challenge{
+		Type:          ch.Type,
+		HTTPAddr:      ch.HTTPAddr,
+		Webroot:       ch.Webroot,
+		DNSProvider:   ch.DNSProvider,
+		DNSResolvers:  ch.DNSResolvers,
+		TLSAddr:       ch.TLSAddr,
+		HTTPResponder: s.Solvers.HTTPResponder,
+	}
+	if ch.Type == acme.DNS01 && s.Solvers.DNS != nil {
+		out.DNS = s.Solvers.DNS
+	}
+	if s.Solvers.HTTPAddr != "" {
+		out.HTTPAddr = s.Solvers.HTTPAddr
+	}
+	return out
+}
+
+// validate checks a new certificate before it may become active: see
+// [acme.Certificate.Validate], and it must not expire before the active
+// version for the same names (a CA answering with an older certificate).
+func (s *Service) validate(cert *acme.Certificate, c *store.Certificate, prev *store.Version) error {
+	now := s.now()
+	if err := cert.Validate(c.Domains, now); err != nil {
+		return err
+	}
+	if prev != nil && !prev.Revoked && cert.Leaf.NotAfter.Before(prev.NotAfter) && now.Before(prev.NotAfter) &&
+		slices.Equal(sortedCopy(c.Domains), sortedCopy(leafNames(prev))) {
+		return fmt.Errorf("%w (%s < %s)", ErrNotNewer, cert.Leaf.NotAfter.Format(time.RFC3339), prev.NotAfter.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// commit stores cert as c's new active version, with its renewal state reset
+// and its next check scheduled.
+func (s *Service) commit(ctx context.Context, c *store.Certificate, cert *acme.Certificate, start time.Time, exists bool) (store.Version, error) {
+	now := s.now()
+	v := store.Version{
+		Seq:       c.NextSeq(),
+		Serial:    cert.Serial(),
+		CertPEM:   cert.CertPEM,
+		ChainPEM:  cert.ChainPEM,
+		KeyPEM:    cert.KeyPEM,
+		NotBefore: cert.Leaf.NotBefore,
+		NotAfter:  cert.Leaf.NotAfter,
+		Issued:    now,
+		CertURL:   cert.CertURL,
+		Replaces:  cert.Replaces,
+	}
+	c.AddVersion(v)
+	c.ARI = store.ARIState{}
+	c.Renewal = store.RenewalState{LastAttempt: start, LastSuccess: now}
+	schedule(c, s.Decide(c))
+	if !exists {
+		c.Revision = 0
+	}
+	if err := s.Store.Put(ctx, c); err != nil {
+		return v, fmt.Errorf("%s: saving new version: %w", c.Name, err)
+	}
+	return v, nil
+}
+
+// activated puts c's new active version into service: the in-process
+// callback, the file bindings and deploy hooks, then the post hooks. A
+// deployment failure is recorded, reported and returned; the version stays
+// active.
+func (s *Service) activated(ctx context.Context, c *store.Certificate) error {
+	if s.OnRenewed != nil {
+		s.OnRenewed(ctx, c)
+	}
+	files, derr := s.deploy(ctx, c)
+	if derr != nil {
+		s.log().Error("deploying renewed certificate", "name", c.Name, "err", derr)
+		s.logHookErr(c, HookFailure, s.runHooks(ctx, HookFailure, c, files, derr))
+		s.notifyFailure(c, derr)
+	}
+	s.logHookErr(c, HookPost, s.runHooks(ctx, HookPost, c, files, derr))
+	return derr
+}
+
+// fail records a failed attempt (when c is stored), runs the failure and
+// post hooks and notifies.
+func (s *Service) fail(ctx context.Context, c *store.Certificate, exists bool, cause error) {
+	if exists {
+		s.recordFailure(ctx, c, cause)
+	}
+	s.log().Error("renewal failed", "name", c.Name, "err", cause)
+	s.logHookErr(c, HookFailure, s.runHooks(ctx, HookFailure, c, noFiles, cause))
+	s.logHookErr(c, HookPost, s.runHooks(ctx, HookPost, c, noFiles, cause))
+	s.notifyFailure(c, cause)
+}
+
+func (s *Service) logHookErr(c *store.Certificate, event HookEvent, err error) {
+	if err != nil {
+		s.log().Error(string(event)+" hook", "name", c.Name, "err", err)
+	}
+}
+
+// recordFailure stores a failed attempt and when to retry: exponential
+// back-off with jitter, never before the CA's Retry-After.
+func (s *Service) recordFailure(ctx context.Context, c *store.Certificate, cause error) {
+	now := s.now()
+	var rl *acme.RateLimitedError
+	var wait time.Duration
+	if errors.As(cause, &rl) {
+		wait = rl.RetryAfter
+	}
+	c.Renewal.Attempts++
+	c.Renewal.LastError = cause.Error()
+	c.Renewal.LastAttempt = now
+	c.Renewal.Next = RetryAt(c.Renewal.Attempts, now, wait, func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return 0
+		}
+		return rand.N(d)
+	})
+	c.Renewal.Reason = ReasonRetry
+	if err := s.Store.Put(ctx, c); err != nil {
+		s.log().Error("recording failure", "name", c.Name, "err", err)
+	}
+}
+
+// refreshARI asks the CA for c's renewal window unless the CA asked to wait,
+// and stores a randomly chosen time inside a new window. When the CA cannot
+// be asked, it waits a while before asking again.
+func (s *Service) refreshARI(ctx context.Context, c *store.Certificate) {
+	if err := s.fetchARI(ctx, c); err != nil {
+		s.log().Warn("renewal info unavailable", "name", c.Name, "err", err)
+		c.ARI.RetryAfter = s.now().Add(ariUnavailable)
+	}
+}
+
+func (s *Service) fetchARI(ctx context.Context, c *store.Certificate) error {
+	v := c.ActiveVersion()
+	now := s.now()
+	if v == nil || v.Revoked || !now.Before(v.NotAfter) || now.Before(c.ARI.RetryAfter) {
+		return nil
+	}
+	leaf, err := parseLeaf(v)
+	if err != nil {
+		return err
+	}
+	iss, err := s.issuer(ctx, c)
+	if err != nil {
+		return err
+	}
+	ri, err := iss.RenewalInfo(ctx, leaf)
+	if errors.Is(err, acme.ErrNoARI) {
+		c.ARI.RetryAfter = now.Add(ariNoSupport)
+		return s.Store.Put(ctx, c)
+	}
+	if err != nil {
+		return err
+	}
+	retry := ri.RetryAfter
+	if retry <= 0 {
+		retry = ariFallback
+	}
+	retry = min(max(retry, ariMinWait), ariMaxWait)
+	a := &c.ARI
+	if !a.WindowStart.Equal(ri.Start) || !a.WindowEnd.Equal(ri.End) || a.Chosen.IsZero() {
+		a.WindowStart, a.WindowEnd = ri.Start, ri.End
+		a.Chosen = ri.Start
+		if w := ri.End.Sub(ri.Start); w > 0 {
+			a.Chosen = ri.Start.Add(rand.N(w))
+		}
+	}
+	a.ExplanationURL = ri.ExplanationURL
+	a.Fetched = now
+	a.RetryAfter = now.Add(retry)
+	if id, err := acme.CertID(leaf); err == nil {
+		a.CertID = id
+	}
+	schedule(c, s.Decide(c))
+	return s.Store.Put(ctx, c)
+}
+
+func leafNames(v *store.Version) []string {
+	leaf, err := parseLeaf(v)
+	if err != nil {
+		return nil
+	}
+	return leaf.DNSNames
+}
+
+func parseLeaf(v *store.Version) (*x509.Certificate, error) {
+	pc, err := acme.ParseCertificate(v.CertPEM, v.KeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return pc.Leaf, nil
+}
