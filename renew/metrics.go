@@ -36,7 +36,6 @@ type Metrics struct {
 	loaded   bool
 }
 
-
 // NewMetrics returns the metrics of svc's store.
 func NewMetrics(svc *Service) *Metrics {
 	name := []string{"name"}

@@ -29,8 +29,8 @@ func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 type env struct {
-	srv  *acmetest.Server
-	db   *store.DB
+	srv   *acmetest.Server
+	db    *store.DB
 	svc   *renew.Service
 	accts *renew.Accounts
 	reqs  *counting
