@@ -31,9 +31,9 @@ type fakeCA struct {
 
 	mu       sync.Mutex
 	validity time.Duration
-	fail     []error                  // returned by the next orders, in turn
+	fail     []error                   // returned by the next orders, in turn
 	tweak    func(s *testpki.LeafSpec) // changes the next leaf
-	ari      *acme.RenewalInfo        // nil: the CA has no ARI
+	ari      *acme.RenewalInfo         // nil: the CA has no ARI
 	orders   []acme.Request
 	block    chan struct{} // if set, Obtain signals ordered and waits on it
 	ordered  chan struct{}
