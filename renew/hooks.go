@@ -113,6 +113,7 @@ func RunHook(ctx context.Context, argv []string, e HookEnv, timeout time.Duratio
 		timeout = DefaultHookTimeout
 	}
 	start := time.Now()
+	logger.Debug("hook started", "name", e.Name, "event", e.Event, "command", argv[0])
 	out, err := bindings.RunCommand(ctx, argv, e.Environ(), timeout)
 	attrs := []any{
 		"name", e.Name, "event", e.Event, "command", argv[0],

@@ -260,6 +260,11 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool) {
 		m.log().Error("scan: next due", "err", err)
 		return s.now().Add(time.Minute), true
 	}
+	if ok {
+		m.log().Info("scan done", "due", len(due), "next", at)
+	} else {
+		m.log().Info("scan done", "due", len(due))
+	}
 	return at, ok
 }
 

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,11 +254,31 @@ func TestNotifier_AfterClose_Discarded(t *testing.T) {
 	}
 }
 
+// A notifier without a URL sends nothing and keeps nothing: its client is
+// never called, and Close with no time left reports nothing dropped.
 func TestNotifier_EmptyURL_Discards(t *testing.T) {
-	n := renew.NewNotifier("", nil, nil)
-	n.Notify(renew.Notification{Event: "x"})
-	closeNotifier(t, n)
+	var calls atomic.Int32
+	client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return nil, errors.New("no request expected")
+	})}
+	n := renew.NewNotifier("", client, nil)
+	for range 3 {
+		n.Notify(renew.Notification{Event: renew.NotifyRenewalFailed, Name: "x"})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := n.Close(ctx); err != nil {
+		t.Fatalf("Close with nothing queued: %v", err)
+	}
+	if c := calls.Load(); c != 0 {
+		t.Fatalf("%d requests sent without a URL", c)
+	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // syncBuffer is a bytes.Buffer safe for the notifier's goroutine and the test.
 type syncBuffer struct {

@@ -248,10 +248,13 @@ func TestCLI_Issue_DNS01ByProviderName(t *testing.T) {
 func TestCLI_Issue_WebrootAndIDN(t *testing.T) {
 	h := newHarness(t, acmetest.Options{})
 	root := t.TempDir()
-	srv := &http.Server{Addr: h.httpAddr(), Handler: http.FileServer(http.Dir(root))}
-	go func() { _ = srv.ListenAndServe() }()
+	ln, err := net.Listen("tcp", h.httpAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(root))}
+	go func() { _ = srv.Serve(ln) }() // the listener accepts from now on
 	defer srv.Close()
-	time.Sleep(50 * time.Millisecond)
 	h.mustRun("issue", "-d", "bücher.example", "--webroot", root, "--agree-tos")
 	e := h.list()["xn--bcher-kva.example"]
 	if e.Status != "valid" || e.Domains[0] != "xn--bcher-kva.example" {

@@ -68,22 +68,34 @@ func TestCrossProcess_RenewReachesRunningServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	ready := make(chan struct{})
+	lines := make(chan string, 64)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "msg=serving") {
-				close(ready)
-				break
-			}
+			lines <- sc.Text()
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		t.Fatal("example server did not start")
+	// waitLine waits for the server's next log line holding every one of
+	// parts; ctx bounds it.
+	waitLine := func(parts ...string) {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("example server exited before logging %q", parts)
+				}
+				if containsAll(l, parts) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("example server did not log %q", parts)
+			}
+		}
 	}
+	waitLine("msg=serving")
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(h.root)
 	before, err := servedSerial(addr, "y.example", roots)
@@ -99,19 +111,24 @@ func TestCrossProcess_RenewReachesRunningServer(t *testing.T) {
 		}
 		want := h.list()["x.example"].Serial
 		renewed := time.Now()
-		for {
-			got, err := servedSerial(addr, "y.example", roots)
-			if err != nil {
-				t.Fatalf("handshake after renewal: %v", err)
-			}
-			if got == want {
-				t.Logf("round %d: new serial served %v after the renewal", round, time.Since(renewed).Round(time.Millisecond))
-				break
-			}
-			if time.Since(renewed) > 2*time.Second {
-				t.Fatalf("round %d: still serving %s 2s after renewal to %s", round, got, want)
-			}
-			time.Sleep(20 * time.Millisecond)
+		// The server's store watch logs each sync after the swap.
+		waitLine(`msg="source synced"`, "installed=1")
+		got, err := servedSerial(addr, "y.example", roots)
+		if err != nil {
+			t.Fatalf("handshake after renewal: %v", err)
+		}
+		if got != want {
+			t.Fatalf("round %d: serving %s after the sync, want %s", round, got, want)
+		}
+		t.Logf("round %d: new serial served %v after the renewal", round, time.Since(renewed).Round(time.Millisecond))
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
 		}
 	}
+	return true
 }

@@ -25,11 +25,12 @@ import (
 
 // daemonProc is `certctl daemon` running as its own process.
 type daemonProc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs []string
-	done chan struct{}
-	err  error
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	logs   []string
+	logged chan struct{} // closed (and replaced) at each new log line
+	done   chan struct{}
+	err    error
 }
 
 func freeAddr(t *testing.T) string {
@@ -47,7 +48,7 @@ func (h *harness) startDaemon(t *testing.T, args ...string) *daemonProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemonProc{done: make(chan struct{})}
+	d := &daemonProc{done: make(chan struct{}), logged: make(chan struct{})}
 	d.cmd = exec.Command(bin, append(append(h.globals(), "daemon", "--log-level", "info"), args...)...)
 	stderr, _ := d.cmd.StderrPipe()
 	if err := d.cmd.Start(); err != nil {
@@ -58,6 +59,8 @@ func (h *harness) startDaemon(t *testing.T, args ...string) *daemonProc {
 		for sc.Scan() {
 			d.mu.Lock()
 			d.logs = append(d.logs, sc.Text())
+			close(d.logged)
+			d.logged = make(chan struct{})
 			d.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -68,26 +71,36 @@ func (h *harness) startDaemon(t *testing.T, args ...string) *daemonProc {
 	return d
 }
 
-// waitLog waits until a log line contains s.
+// waitLog waits until a log line contains s, woken by each new line; the
+// timeout is a liveness bound, not a measure.
 func (d *daemonProc) waitLog(t *testing.T, s string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	limit := time.NewTimer(timeout)
+	defer limit.Stop()
+	for seen := 0; ; {
 		d.mu.Lock()
-		for _, l := range d.logs {
-			if strings.Contains(l, s) {
+		for ; seen < len(d.logs); seen++ {
+			if strings.Contains(d.logs[seen], s) {
 				d.mu.Unlock()
 				return
 			}
 		}
+		logged := d.logged
 		d.mu.Unlock()
 		select {
+		case <-logged:
 		case <-d.done:
-			t.Fatalf("daemon exited (%v) before logging %q:\n%s", d.err, s, strings.Join(d.logs, "\n"))
-		case <-time.After(20 * time.Millisecond):
+			t.Fatalf("daemon exited (%v) before logging %q:\n%s", d.err, s, d.text())
+		case <-limit.C:
+			t.Fatalf("daemon did not log %q in %v:\n%s", s, timeout, d.text())
 		}
 	}
-	t.Fatalf("daemon did not log %q in %v:\n%s", s, timeout, strings.Join(d.logs, "\n"))
+}
+
+func (d *daemonProc) text() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.logs, "\n")
 }
 
 func (d *daemonProc) stop(t *testing.T) {
@@ -128,18 +141,10 @@ func TestDaemon_MetricsSIGTERMAndRestart(t *testing.T) {
 	h.mustRun("issue", "-d", "d2.example", "--http-addr", h.httpAddr())
 	metricsAddr := freeAddr(t)
 	d := h.startDaemon(t, "--metrics-addr", metricsAddr, "--schedule", "@every 1h")
-	d.waitLog(t, "msg=scan", 20*time.Second)
-	var fams map[string]*dtoFamily
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		fams = scrape(t, metricsAddr)
-		if _, ok := fams["certctl_last_scan_timestamp_seconds"]; ok && fams["certctl_last_scan_timestamp_seconds"].value("") > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no scan in metrics: %v", fams)
-		}
-		time.Sleep(50 * time.Millisecond)
+	d.waitLog(t, `msg="scan done"`, 20*time.Second)
+	fams := scrape(t, metricsAddr)
+	if fams["certctl_last_scan_timestamp_seconds"].value("") <= 0 {
+		t.Fatalf("no scan in metrics: %v", fams)
 	}
 	entries := h.list()
 	for _, n := range []string{"d1.example", "d2.example"} {
@@ -175,9 +180,8 @@ func TestDaemon_MetricsSIGTERMAndRestart(t *testing.T) {
 	}
 	h.makeDue(t, db, "d1.example")
 	before := h.list()["d1.example"].Serial
-	d = h.startDaemon(t, "--metrics-addr", "", "--pre-hook", "sleep 3", "--shutdown-timeout", "100ms")
-	d.waitLog(t, "msg=scan", 20*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	d = h.startDaemon(t, "--metrics-addr", "", "--pre-hook", "sleep 3", "--shutdown-timeout", "100ms", "--log-level", "debug")
+	d.waitLog(t, `msg="hook started"`, 20*time.Second)
 	d.stop(t)
 	c, err := db.Get(context.Background(), "d1.example")
 	if err != nil || c.ActiveVersion() == nil || c.ActiveVersion().Serial != before {
@@ -224,22 +228,15 @@ func TestDaemon_AndCLIRenewOrderOnce(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("renew --all: %d %s %s", code, out, errs)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		all := true
-		for _, n := range names {
-			all = all && h.list()[n].Serial != before[n]
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not every certificate was renewed")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond) // let a duplicate, if any, reach the CA
+	// renew --all waited for the lock of every certificate the daemon was
+	// renewing, and found it renewed: all are renewed now. Stopping the
+	// daemon waits for any order it still has in flight.
 	d.stop(t)
+	for _, n := range names {
+		if h.list()[n].Serial == before[n] {
+			t.Fatalf("%s was not renewed", n)
+		}
+	}
 	per := map[string]int{}
 	for _, ids := range h.srv.OrderIdentifiers()[ordersBefore:] {
 		per[strings.Join(ids, ",")]++
@@ -325,8 +322,7 @@ func TestDaemon_SIGHUPScansNow(t *testing.T) {
 	h := newHarness(t, acmetest.Options{})
 	h.mustRun("issue", "-d", "hup.example", "--http-addr", h.httpAddr(), "--agree-tos")
 	d := h.startDaemon(t, "--metrics-addr", "", "--schedule", "@every 1h")
-	d.waitLog(t, "msg=scan", 20*time.Second)
-	time.Sleep(200 * time.Millisecond) // the first scan's ARI check is done
+	d.waitLog(t, `msg="scan done"`, 20*time.Second) // the first scan's ARI check is stored
 	db, err := store.Open(h.store, nil)
 	if err != nil {
 		t.Fatal(err)
