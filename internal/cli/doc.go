@@ -1,8 +1,15 @@
-// Package cli is certctl's command line: one cobra command per file, each
-// with an options struct and a run function, and the mapping from errors to
-// exit codes in one place ([ExitCode]).
+// Package cli is certctl's command line. Each command lives in its own file
+// (issue.go, renew.go, list.go, show.go, export.go, revoke.go, remove.go,
+// rollback.go, configure.go, account.go, daemon.go, sandbox.go) as a
+// NewCmdX function that builds an options struct and a run function writing
+// to the command's output. The rest is shared: root.go holds the global
+// flags, the store and the logger; service.go builds the one renew.Service a
+// command uses (globals.service is the only place that does); errors.go maps
+// errors to exit codes ([ExitCode]) and adds flag hints to library errors in
+// one place; output.go writes results as tables or JSON; hooks.go parses the
+// hook and file-binding flags.
 //
-// Its few types: [Deps] carries what commands need from the outside world
-// (streams, environment, clock); [Run] builds the root command, runs it and
-// returns the exit code.
+// Its few exported names: [Deps] carries what commands need from the outside
+// world (streams, environment, clock, an HTTP client for tests); [Run] builds
+// the root command, runs it and returns the exit code.
 package cli
