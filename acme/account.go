@@ -75,7 +75,7 @@ func Register(ctx context.Context, cfg Config, email string, opts RegisterOption
 		res, err = lc.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("account %s: registering: %w", email, classify(cfg.Directory, err))
+		return nil, fmt.Errorf("account %s: registering: %w", email, classify(cfg.Directory, nil, err))
 	}
 	acct.URI = res.URI
 	return acct, nil

@@ -66,6 +66,8 @@ func CheckChallenge(ch Challenge, names []string) error {
 		}
 		if ch.DNS == nil {
 			if _, err := dns.NewDNSChallengeProviderByName(ch.DNSProvider); err != nil {
+				// lego gives an unknown name no error type of its own (and
+				// exports no list of names): its text is all there is.
 				if strings.Contains(err.Error(), "unrecognized DNS provider") {
 					return fmt.Errorf("%w: unknown DNS provider %q", ErrBadChallenge, ch.DNSProvider)
 				}

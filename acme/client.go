@@ -99,7 +99,7 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 		res, err = runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: obtaining: %w", subject, classify(c.cfg.Directory, err))
+		return nil, fmt.Errorf("%s: obtaining: %w", subject, classify(c.cfg.Directory, req.Domains, err))
 	}
 	cert, err := ParseCertificate(res.Certificate, res.PrivateKey)
 	if err != nil {
@@ -134,7 +134,7 @@ func (c *Client) Revoke(ctx context.Context, certPEM []byte, reason int) error {
 	r := uint(reason)
 	_, err = runCtx(ctx, func() (struct{}, error) { return struct{}{}, lc.Certificate.RevokeWithReason(certPEM, &r) })
 	if err != nil {
-		return fmt.Errorf("revoking: %w", classify(c.cfg.Directory, err))
+		return fmt.Errorf("revoking: %w", classify(c.cfg.Directory, nil, err))
 	}
 	return nil
 }
@@ -161,7 +161,7 @@ func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*Rene
 		return nil, ErrNoARI
 	}
 	if err != nil {
-		return nil, fmt.Errorf("renewal info: %w", classify(c.cfg.Directory, err))
+		return nil, fmt.Errorf("renewal info: %w", classify(c.cfg.Directory, nil, err))
 	}
 	if ri.SuggestedWindow.Start.IsZero() || ri.SuggestedWindow.End.Before(ri.SuggestedWindow.Start) {
 		return nil, fmt.Errorf("renewal info: CA sent no usable window")

@@ -55,7 +55,7 @@ func newLego(ctx context.Context, cfg Config, acct *Account, kt KeyType) (*lego.
 	}
 	lc, err := runCtx(ctx, func() (*lego.Client, error) { return lego.NewClient(lcfg) })
 	if err != nil {
-		return nil, classify(cfg.Directory, err)
+		return nil, classifyDirectory(cfg.Directory, err)
 	}
 	return lc, nil
 }
