@@ -272,7 +272,7 @@ func TestStart_RestoresEnvironment(t *testing.T) {
 func TestServer_Obtain_DNS01(t *testing.T) {
 	s := StartT(t, Options{})
 	c := newClient(t, s, nil)
-	err := c.Challenge.SetDNS01Provider(dnsProvider{s},
+	err := c.Challenge.SetDNS01Provider(s.DNSProvider(),
 		dns01.AddRecursiveNameservers([]string{s.DNSAddr()}),
 		dns01.DisableAuthoritativeNssPropagationRequirement())
 	if err != nil {
