@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,8 +89,10 @@ func TestClient_Obtain_HTTP01SharedResponder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("port not released: %v", err)
 	}
-	// Held by someone else, acquiring waits for the port.
-	go func() { time.Sleep(300 * time.Millisecond); ln.Close() }()
+	// Held by someone else, acquiring waits for the port: it is released
+	// once acquiring found it busy.
+	var once sync.Once
+	acme.OnPortBusy(t, func(string) { once.Do(func() { ln.Close() }) })
 	_, rel3, err := acme.AcquireHTTPResponder(ctx, httpAddr(srv))
 	if err != nil {
 		t.Fatalf("acquire did not wait for the port: %v", err)
