@@ -11,10 +11,13 @@ import (
 
 // Account is an ACME account: its key and the URL the CA gave it.
 type Account struct {
-	Email  string
+	// Email is the contact given to the CA; it may be empty.
+	Email string
+	// Key signs the account's requests; KeyPEM is its PEM encoding, to store.
 	Key    crypto.Signer
 	KeyPEM []byte
-	URI    string
+	// URI is the account's URL at the CA, empty until registered.
+	URI string
 }
 
 type legoUser struct{ a *Account }

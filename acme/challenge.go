@@ -13,10 +13,13 @@ import (
 	"github.com/go-acme/lego/v4/providers/http/webroot"
 )
 
-// Challenge types.
+// Challenge types, the values of [Challenge.Type].
 const (
-	HTTP01    = "http-01"
-	DNS01     = "dns-01"
+	// HTTP01 serves a token over HTTP on port 80 (the default).
+	HTTP01 = "http-01"
+	// DNS01 publishes a TXT record; the only type for wildcard names.
+	DNS01 = "dns-01"
+	// TLSALPN01 answers a TLS handshake on port 443 with a special certificate.
 	TLSALPN01 = "tls-alpn-01"
 )
 

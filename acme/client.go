@@ -53,8 +53,11 @@ func NewClient(cfg Config, acct *Account) (*Client, error) {
 
 // Request describes one certificate order.
 type Request struct {
-	Domains        []string
-	KeyType        KeyType
+	// Domains are the names to certify (see [NormalizeDomains]).
+	Domains []string
+	// KeyType is the certificate key's type; empty means [EC256].
+	KeyType KeyType
+	// Challenge says how to prove control of Domains.
 	Challenge      Challenge
 	Profile        string    // ACME profile; empty lets the CA choose
 	PreferredChain string    // common name of the preferred root
@@ -141,7 +144,9 @@ func (c *Client) Revoke(ctx context.Context, certPEM []byte, reason int) error {
 
 // RenewalInfo is a CA's suggested renewal window for a certificate (ARI).
 type RenewalInfo struct {
-	Start, End     time.Time
+	// Start and End bound the window in which the CA suggests renewing.
+	Start, End time.Time
+	// ExplanationURL, if set, is a page where the CA explains the window.
 	ExplanationURL string
 	// RetryAfter is how long the CA asks clients to wait before asking again.
 	RetryAfter time.Duration
