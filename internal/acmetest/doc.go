@@ -5,9 +5,9 @@
 // resolver.
 //
 // It serves the tests of other certctl packages and the `certctl sandbox`
-// command, so it is ordinary production code that does not import package
-// testing (nor lego, outside its tests): [StartT] takes a [TB], the three methods of
-// testing.TB it uses.
+// command, so it is ordinary production code that imports neither package
+// testing nor lego outside its tests: [StartT] takes a [TB], the three
+// methods of testing.TB it uses.
 //
 // [Options] configures a CA; its zero value is a CA with one profile
 // ("default", 90-day certificates) listening on a free port of 127.0.0.1.
