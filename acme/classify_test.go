@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,15 +35,21 @@ func problem(typ, method, detail string) *legoacme.ProblemDetails {
 // lego's own type is still such a map.
 type solverErrors map[string]error
 
-func (e solverErrors) Unwrap() []error { return slices.Collect(maps.Values(e)) }
+func (e solverErrors) Unwrap() []error {
+	var errs []error
+	for _, err := range e {
+		errs = append(errs, err)
+	}
+	return errs
+}
 
 func (e solverErrors) Error() string {
-	var b strings.Builder
-	b.WriteString("error: one or more domains had a problem:\n")
-	for _, d := range slices.Sorted(maps.Keys(e)) {
-		fmt.Fprintf(&b, "[%s] %s\n", d, e[d])
+	var lines []string
+	for d, err := range e {
+		lines = append(lines, fmt.Sprintf("[%s] %s\n", d, err))
 	}
-	return b.String()
+	slices.Sort(lines)
+	return "error: one or more domains had a problem:\n" + strings.Join(lines, "")
 }
 
 // joinedDomains is how lego's certificate.obtainError.Join reports the
