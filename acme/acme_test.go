@@ -10,10 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/go-acme/lego/v4/challenge/dns01"
 
 	"github.com/certctl/certctl/acme"
 	"github.com/certctl/certctl/internal/acmetest"
@@ -90,8 +89,10 @@ func TestClient_Obtain_HTTP01SharedResponder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("port not released: %v", err)
 	}
-	// Held by someone else, acquiring waits for the port.
-	go func() { time.Sleep(300 * time.Millisecond); ln.Close() }()
+	// Held by someone else, acquiring waits for the port: it is released
+	// once acquiring found it busy.
+	var once sync.Once
+	acme.OnPortBusy(t, func(string) { once.Do(func() { ln.Close() }) })
 	_, rel3, err := acme.AcquireHTTPResponder(ctx, httpAddr(srv))
 	if err != nil {
 		t.Fatalf("acquire did not wait for the port: %v", err)
@@ -145,29 +146,11 @@ func TestClient_Obtain_Webroot(t *testing.T) {
 	}
 }
 
-// txtProvider publishes DNS-01 records in the test DNS server.
-type txtProvider struct{ srv *acmetest.Server }
-
-func (p txtProvider) Present(domain, token, keyAuth string) error {
-	info := dns01.GetChallengeInfo(domain, keyAuth)
-	p.srv.SetTXT(info.FQDN, info.Value)
-	return nil
-}
-
-func (p txtProvider) CleanUp(domain, token, keyAuth string) error {
-	p.srv.ClearTXT(dns01.GetChallengeInfo(domain, keyAuth).FQDN)
-	return nil
-}
-
-func (p txtProvider) Timeout() (time.Duration, time.Duration) {
-	return 10 * time.Second, 50 * time.Millisecond
-}
-
 func TestClient_Obtain_DNS01WildcardAndApex(t *testing.T) {
 	srv, cl := ca(t, acmetest.Options{})
 	cert, err := cl.Obtain(context.Background(), acme.Request{
 		Domains: []string{"*.wild.example", "wild.example"},
-		Challenge: acme.Challenge{Type: acme.DNS01, DNS: txtProvider{srv},
+		Challenge: acme.Challenge{Type: acme.DNS01, DNS: srv.DNSProvider(),
 			DNSResolvers: []string{srv.DNSAddr()}},
 	})
 	if err != nil {

@@ -12,4 +12,29 @@
 // so another process (the CLI beside a daemon) can use it in turn. Failures come back
 // as [*RateLimitedError], [*ValidationError] or [*UnreachableError] where the
 // caller needs their data, otherwise wrapping the sentinels in errors.go.
+//
+// # Files
+//
+//   - config.go: [Config] (which CA, HTTP client, logger) and the one place
+//     that builds a lego client from it; runCtx, which bounds lego v4's
+//     context-free calls by a context.
+//   - account.go: [Account], [LoadAccount], [Register] and [RegisterOptions]
+//     (terms of service, external account binding).
+//   - client.go: [Client] and [NewClient]; [Client.Obtain] for a [Request],
+//     [Client.Revoke] with [RevocationReasons], [Client.RenewalInfo] and
+//     [CertID] for ARI.
+//   - challenge.go: the challenge types ([HTTP01], [DNS01], [TLSALPN01]),
+//     [Challenge], [CheckChallenge], [DNSProvider], and how an order's
+//     solver is set up from them.
+//   - responder.go: the shared HTTP-01 and TLS-ALPN-01 responders.
+//   - errors.go: the sentinels and typed errors callers test with errors.Is
+//     and errors.As.
+//   - classify.go: how lego's errors become those, by their types: lego's
+//     rate-limit and problem documents, its per-domain challenge errors
+//     (which name the failed domain of a [*ValidationError]), network errors
+//     ([*UnreachableError]); and whether a refused order may be retried
+//     without "replaces".
+//   - certificate.go: [KeyType], [Certificate] and its parsing and checks.
+//   - names.go: [NormalizeDomains] and friends; directory.go: [ResolveDirectory],
+//     [NewHTTPClient] and CA trust; log.go: lego's logger routed to slog.
 package acme

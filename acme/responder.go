@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -79,6 +80,10 @@ func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNRespon
 	}, func(r *TLSALPNResponder) { _ = r.Close() })
 }
 
+// portBusyHook, if set, is called each time acquire finds its port held by
+// someone else and starts waiting: tests release the port on that event.
+var portBusyHook atomic.Pointer[func(addr string)]
+
 func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr string, start func() (T, error), stop func(T)) (T, func(), error) {
 	deadline := time.Now().Add(bindWait)
 	for {
@@ -91,6 +96,9 @@ func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr stri
 				var zero T
 				if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
 					return zero, nil, err
+				}
+				if f := portBusyHook.Load(); f != nil {
+					(*f)(addr)
 				}
 				select {
 				case <-ctx.Done():

@@ -5,15 +5,24 @@
 // resolver.
 //
 // It serves the tests of other certctl packages and the `certctl sandbox`
-// command, so it is ordinary production code: nothing here depends on
-// package testing except [StartT].
+// command, so it is ordinary production code that imports neither package
+// testing nor lego outside its tests: [StartT] takes a [TB], the three
+// methods of testing.TB it uses.
 //
-// The package has two types. [Options] configures a CA; its zero value is a
-// CA with one profile ("default", 90-day certificates) listening on a free
-// port of 127.0.0.1. [Server] is a running CA, created by [Start] and stopped
-// by [Server.Close]. Besides the ACME endpoints it exposes Pebble's
+// [Options] configures a CA; its zero value is a CA with one profile
+// ("default", 90-day certificates) listening on a free port of 127.0.0.1.
+// [Server] is a running CA, created by [Start] (or [StartT] in a test) and
+// stopped by [Server.Close]. Besides the ACME endpoints it exposes Pebble's
 // management interface (issuing root, certificate status, forced ARI
 // answers), counts newOrder requests and can refuse the next ones on demand.
+// [DNSProvider], from [Server.DNSProvider], solves dns-01 challenges through
+// the test DNS server for any client with lego's provider method set.
+//
+// Files: server.go ([Options], [Server], [Start]); handler.go (what sits in
+// front of Pebble: synchronous challenges and finalization, refused orders);
+// management.go (Pebble's management API); dns.go (the shared DNS server)
+// and dnsprovider.go ([DNSProvider]); tlscert.go (the HTTPS endpoint's
+// certificate); logging.go; errors.go; startt.go ([StartT], [TB]).
 //
 // # Layout of one Server
 //
@@ -29,7 +38,7 @@
 // 127.0.0.1:[Server.TLSPort]; the caller runs the responders there. Every
 // name resolves to 127.0.0.1 (A) and to nothing (AAAA) through the shared
 // DNS server at [Server.DNSAddr]; dns-01 records are set with
-// [Server.SetTXT].
+// [Server.SetTXT], or by [Server.DNSProvider] on a client's behalf.
 //
 // # Speed
 //

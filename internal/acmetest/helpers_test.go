@@ -22,7 +22,6 @@ import (
 
 	"github.com/go-acme/lego/v4/certcrypto"
 	"github.com/go-acme/lego/v4/certificate"
-	"github.com/go-acme/lego/v4/challenge/dns01"
 	"github.com/go-acme/lego/v4/lego"
 	legolog "github.com/go-acme/lego/v4/log"
 	"github.com/go-acme/lego/v4/registration"
@@ -101,24 +100,6 @@ type nopProvider struct{}
 
 func (nopProvider) Present(_, _, _ string) error { return nil }
 func (nopProvider) CleanUp(_, _, _ string) error { return nil }
-
-// dnsProvider is lego's DNS-01 provider writing to the test DNS server.
-type dnsProvider struct{ s *Server }
-
-func (p dnsProvider) Present(domain, _, keyAuth string) error {
-	info := dns01.GetChallengeInfo(domain, keyAuth)
-	p.s.SetTXT(info.EffectiveFQDN, info.Value)
-	return nil
-}
-
-func (p dnsProvider) CleanUp(domain, _, keyAuth string) error {
-	p.s.ClearTXT(dns01.GetChallengeInfo(domain, keyAuth).EffectiveFQDN)
-	return nil
-}
-
-func (dnsProvider) Timeout() (time.Duration, time.Duration) {
-	return 10 * time.Second, 10 * time.Millisecond
-}
 
 // newClient returns a lego client with a registered account on s, solving
 // http-01 through r.

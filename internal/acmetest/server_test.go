@@ -272,7 +272,7 @@ func TestStart_RestoresEnvironment(t *testing.T) {
 func TestServer_Obtain_DNS01(t *testing.T) {
 	s := StartT(t, Options{})
 	c := newClient(t, s, nil)
-	err := c.Challenge.SetDNS01Provider(dnsProvider{s},
+	err := c.Challenge.SetDNS01Provider(s.DNSProvider(),
 		dns01.AddRecursiveNameservers([]string{s.DNSAddr()}),
 		dns01.DisableAuthoritativeNssPropagationRequirement())
 	if err != nil {
@@ -629,7 +629,9 @@ func TestServer_Close_StopsGoroutines(t *testing.T) {
 		s.Close()
 	}
 	// Goroutines end shortly after their connection closes: poll (bounded)
-	// rather than assert at once.
+	// rather than assert at once. The wall clock stays here on purpose: the
+	// end of a goroutine is the thing under test, and the runtime signals it
+	// by no event, only by its absence from a stack dump.
 	leaked := func() []string {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
