@@ -65,7 +65,7 @@ func CheckChallenge(ch Challenge, names []string) error {
 		}
 	case DNS01:
 		if ch.DNS == nil && ch.DNSProvider == "" {
-			return fmt.Errorf("%w: dns-01 needs a DNS provider (--dns)", ErrBadChallenge)
+			return fmt.Errorf("%w: %w", ErrBadChallenge, ErrNoDNSProvider)
 		}
 		if ch.DNS == nil {
 			if _, err := dns.NewDNSChallengeProviderByName(ch.DNSProvider); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,16 +67,17 @@ type Request struct {
 }
 
 // Obtain orders, validates and downloads a certificate. The result has not
-// yet been validated: call [Certificate.Validate].
+// yet been validated: call [Certificate.Validate]. Its errors do not repeat
+// the request's domains, which the caller knows (a [ValidationError] names
+// the domain that failed).
 func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) {
-	subject := strings.Join(req.Domains, ",")
 	lc, err := newLego(ctx, c.cfg, c.acct, req.KeyType)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", subject, err)
+		return nil, err
 	}
 	release, err := setSolver(ctx, lc, req.Challenge)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", subject, err)
+		return nil, err
 	}
 	defer release()
 	or := certificate.ObtainRequest{
@@ -97,16 +97,16 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	if err != nil && replaces != "" && refusedReplaces(err) {
 		// "replaces" is advisory (RFC 9773): a CA that refuses it for a
 		// reason other than rate limits still issues without it.
-		c.log().Warn("CA refused the order with replaces; ordering without it", "domains", subject, "err", err)
+		c.log().Warn("CA refused the order with replaces; ordering without it", "domains", req.Domains, "err", err)
 		or.ReplacesCertID, replaces = "", ""
 		res, err = runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: obtaining: %w", subject, classify(c.cfg.Directory, req.Domains, err))
+		return nil, fmt.Errorf("obtaining: %w", classify(c.cfg.Directory, req.Domains, err))
 	}
 	cert, err := ParseCertificate(res.Certificate, res.PrivateKey)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", subject, err)
+		return nil, err
 	}
 	cert.CertURL = res.CertURL
 	cert.Replaces = replaces

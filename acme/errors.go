@@ -10,12 +10,16 @@ import (
 var ErrNoARI = errors.New("CA does not support renewal information (ARI)")
 
 // ErrTOSNotAgreed reports that registering an account needs the user's
-// agreement to the CA's terms of service (--agree-tos).
-var ErrTOSNotAgreed = errors.New("registering an account requires agreeing to the CA's terms of service (--agree-tos)")
+// agreement to the CA's terms of service ([RegisterOptions].AgreeTOS).
+var ErrTOSNotAgreed = errors.New("registering an account requires agreeing to the CA's terms of service")
 
 // ErrEABRequired reports a CA that only registers accounts with an external
 // account binding (a key ID and HMAC key from the CA).
-var ErrEABRequired = errors.New("the CA requires an external account binding (--eab-kid and --eab-hmac)")
+var ErrEABRequired = errors.New("the CA requires an external account binding")
+
+// ErrNoDNSProvider reports a dns-01 challenge with no DNS provider to
+// publish its records; it comes wrapped together with [ErrBadChallenge].
+var ErrNoDNSProvider = errors.New("dns-01 needs a DNS provider")
 
 // ErrUnauthorized reports that the CA refused the account or the request.
 var ErrUnauthorized = errors.New("unauthorized by the CA")

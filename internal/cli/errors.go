@@ -41,6 +41,7 @@ var hints = []struct {
 	{renew.ErrNoAccount, "register one with --agree-tos"},
 	{acme.ErrTOSNotAgreed, "pass --agree-tos"},
 	{acme.ErrEABRequired, "pass --eab-kid and --eab-hmac"},
+	{acme.ErrNoDNSProvider, "name one with --dns"},
 }
 
 // describe is err as the user sees it: one line, with a hint naming the
