@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/internal/command"
 )
 
 // Hook events, the values of CERTCTL_EVENT.
@@ -110,7 +110,7 @@ func RunHook(ctx context.Context, argv []string, e HookEnv, timeout time.Duratio
 		timeout = DefaultHookTimeout
 	}
 	start := time.Now()
-	out, err := bindings.RunCommand(ctx, argv, e.Environ(), timeout)
+	out, err := command.Run(ctx, argv, e.Environ(), timeout)
 	attrs := []any{
 		"name", e.Name, "event", e.Event, "command", argv[0],
 		"duration", time.Since(start), "output", string(out),

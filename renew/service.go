@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/certctl/certctl/acme"
-	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/export"
 	"github.com/certctl/certctl/store"
 )
 
@@ -294,7 +294,7 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 	}
 	start := s.now()
 	var cert *acme.Certificate
-	err := s.runHooks(ctx, HookPre, c, bindings.ExportedFiles{}, nil)
+	err := s.runHooks(ctx, HookPre, c, export.ExportedFiles{}, nil)
 	if err == nil {
 		cert, err = s.order(ctx, c, prev)
 	}
@@ -309,10 +309,10 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 			res.Next = s.Decide(c)
 		}
 		s.log().Error("renewal failed", "name", name, "err", err)
-		if herr := s.runHooks(ctx, HookFailure, c, bindings.ExportedFiles{}, err); herr != nil {
+		if herr := s.runHooks(ctx, HookFailure, c, export.ExportedFiles{}, err); herr != nil {
 			s.log().Error("failure hook", "name", name, "err", herr)
 		}
-		if herr := s.runHooks(ctx, HookPost, c, bindings.ExportedFiles{}, err); herr != nil {
+		if herr := s.runHooks(ctx, HookPost, c, export.ExportedFiles{}, err); herr != nil {
 			s.log().Error("post hook", "name", name, "err", herr)
 		}
 		s.notifyFailure(c, err)
