@@ -105,10 +105,16 @@ func EncodeCertificates(certs ...*x509.Certificate) []byte {
 	return b.Bytes()
 }
 
-// Fullchain returns certPEM followed by chainPEM in a new slice: the content
-// of fullchain.pem.
+// Fullchain returns certPEM followed by chainPEM in a new slice, with a
+// newline between them when certPEM lacks its final one: the content of
+// fullchain.pem.
 func Fullchain(certPEM, chainPEM []byte) []byte {
-	return append(append(make([]byte, 0, len(certPEM)+len(chainPEM)), certPEM...), chainPEM...)
+	full := make([]byte, 0, len(certPEM)+1+len(chainPEM))
+	full = append(full, certPEM...)
+	if len(full) > 0 && full[len(full)-1] != '\n' && len(chainPEM) > 0 {
+		full = append(full, '\n')
+	}
+	return append(full, chainPEM...)
 }
 
 // SerialHex returns a certificate's serial number as the lower-case hex of

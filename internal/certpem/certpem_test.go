@@ -217,6 +217,17 @@ func TestEncodeCertificatesAndFullchain_RoundTrip(t *testing.T) {
 	if leafPEM[0] == 'X' {
 		t.Error("Fullchain aliases its input")
 	}
+	for _, tt := range []struct{ cert, chain, want string }{
+		{"", "", ""},
+		{"C\n", "", "C\n"},
+		{"C", "", "C"},
+		{"C", "I\n", "C\nI\n"},
+		{"", "I\n", "I\n"},
+	} {
+		if got := string(Fullchain([]byte(tt.cert), []byte(tt.chain))); got != tt.want {
+			t.Errorf("Fullchain(%q, %q) = %q, want %q", tt.cert, tt.chain, got, tt.want)
+		}
+	}
 	chain, err := ParseChain(cat(leafPEM, caPEM))
 	if err != nil || len(chain) != 2 || !chain[0].Equal(m.leaf) || !chain[1].Equal(m.ca) {
 		t.Errorf("round trip: %d certificates, %v", len(chain), err)
