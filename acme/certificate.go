@@ -1,18 +1,14 @@
 package acme
 
 import (
-	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"time"
 
 	"github.com/go-acme/lego/v4/certcrypto"
+
+	"github.com/certctl/certctl/internal/certpem"
 )
 
 // KeyType names a private key algorithm and size.
@@ -63,66 +59,35 @@ type Certificate struct {
 }
 
 // Serial returns the leaf's serial number in lower-case hex.
-func (c *Certificate) Serial() string { return SerialHex(c.Leaf) }
+func (c *Certificate) Serial() string { return certpem.SerialHex(c.Leaf) }
 
-// SerialHex returns a certificate's serial number in lower-case hex.
-func SerialHex(cert *x509.Certificate) string {
-	if cert == nil || cert.SerialNumber == nil {
-		return ""
-	}
-	return hex.EncodeToString(cert.SerialNumber.Bytes())
-}
+// SerialHex returns a certificate's serial number in lower-case hex (an even
+// number of digits); "" for nil.
+func SerialHex(cert *x509.Certificate) string { return certpem.SerialHex(cert) }
 
-// ParseCertificate splits and parses a PEM bundle (leaf first, then issuers)
-// and its private key.
+// ParseCertificate splits and parses a PEM bundle (leaf first, then issuers;
+// blocks of other types are skipped) and its private key.
 func ParseCertificate(bundlePEM, keyPEM []byte) (*Certificate, error) {
-	var certs []*x509.Certificate
-	var ders [][]byte
-	rest := bundlePEM
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%w: parsing certificate: %v", ErrInvalidCertificate, err)
-		}
-		certs = append(certs, c)
-		ders = append(ders, b.Bytes)
+	certs, err := certpem.ParseChain(bundlePEM)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCertificate, err)
 	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("%w: no PEM certificate found", ErrInvalidCertificate)
-	}
-	out := &Certificate{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ders[0]}),
-		KeyPEM:  keyPEM,
-		Leaf:    certs[0],
-		Chain:   certs[1:],
-	}
-	var chain bytes.Buffer
-	for _, d := range ders[1:] {
-		_ = pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: d})
-	}
-	out.ChainPEM = chain.Bytes()
-	return out, nil
+	return &Certificate{
+		CertPEM:  certpem.EncodeCertificates(certs[0]),
+		ChainPEM: certpem.EncodeCertificates(certs[1:]...),
+		KeyPEM:   keyPEM,
+		Leaf:     certs[0],
+		Chain:    certs[1:],
+	}, nil
 }
 
 // ParsePrivateKey parses a PEM private key (PKCS#1, PKCS#8 or SEC 1).
 func ParsePrivateKey(keyPEM []byte) (crypto.Signer, error) {
-	k, err := certcrypto.ParsePEMPrivateKey(keyPEM)
+	k, _, err := certpem.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%w: private key: %v", ErrInvalidCertificate, err)
 	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%w: private key of type %T cannot sign", ErrInvalidCertificate, k)
-	}
-	return s, nil
+	return k, nil
 }
 
 // Validate checks c before it may be used: the leaf and key parse, the key
@@ -136,8 +101,8 @@ func (c *Certificate) Validate(domains []string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if !publicKeysEqual(key.Public(), c.Leaf.PublicKey) {
-		return fmt.Errorf("%w: private key does not match the certificate", ErrInvalidCertificate)
+	if err := certpem.KeyMatches(key, c.Leaf); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidCertificate, err)
 	}
 	for _, d := range domains {
 		if !covers(c.Leaf, d) {
@@ -181,16 +146,4 @@ func covers(leaf *x509.Certificate, name string) bool {
 		return false
 	}
 	return leaf.VerifyHostname(name) == nil
-}
-
-func publicKeysEqual(a, b crypto.PublicKey) bool {
-	switch k := a.(type) {
-	case *ecdsa.PublicKey:
-		return k.Equal(b)
-	case *rsa.PublicKey:
-		return k.Equal(b)
-	case ed25519.PublicKey:
-		return k.Equal(b)
-	}
-	return false
 }

@@ -16,8 +16,7 @@
 // reloaded as well; [Source] is what [Binder.Watch] and [Binder.Sync] follow to
 // pick up certificates renewed by another process.
 //
-// For servers that are not Go programs, [Export] writes a certificate to the
-// files a [FileTarget] names (PEM in certbot's layout, PKCS#12), atomically,
-// and [Reload] runs the server's reload command; [ExportedFiles] says what was
-// written.
+// For servers that are not Go programs, package
+// github.com/certctl/certctl/export writes certificates to files and runs
+// their reload commands. Package bindings imports no other certctl package.
 package bindings

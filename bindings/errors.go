@@ -62,17 +62,3 @@ func (e *missError) Error() string {
 }
 
 func (e *missError) Is(target error) bool { return target == ErrUnknownName }
-
-// Errors of file export.
-var (
-	// ErrNoTarget reports a FileTarget with neither Dir nor PFX set.
-	ErrNoTarget = errors.New("bindings: file target has neither a directory nor a PFX path")
-
-	// ErrCommandTimeout reports a reload command killed, with its process
-	// group, because it ran longer than its timeout.
-	ErrCommandTimeout = errors.New("bindings: command timed out")
-
-	// ErrNoPassword reports a PFX password that could not be resolved: the
-	// named environment variable is unset.
-	ErrNoPassword = errors.New("bindings: no PFX password")
-)

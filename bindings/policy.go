@@ -3,7 +3,6 @@ package bindings
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"sync/atomic"
 )
@@ -100,26 +99,17 @@ func NewClientAuth(caPEM []byte) (*ClientAuth, error) {
 // SetCAs replaces the trusted CAs with the certificates in caPEM. On error
 // (no certificate, a malformed one) the previous CAs stay in force.
 func (c *ClientAuth) SetCAs(caPEM []byte) error {
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := caPEM; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		ca, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return fmt.Errorf("client CAs: parsing certificate %d: %w: %v", n, ErrBadCertificate, err)
-		}
-		pool.AddCert(ca)
-		n++
-	}
-	if n == 0 {
+	ders := certDERs(caPEM)
+	if len(ders) == 0 {
 		return fmt.Errorf("client CAs: %w", ErrNoCertificate)
+	}
+	cas, err := parseChain("client CAs", nil, ders)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	for _, ca := range cas {
+		pool.AddCert(ca)
 	}
 	c.pool.Store(pool)
 	return nil

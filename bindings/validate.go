@@ -12,33 +12,41 @@ import (
 )
 
 // parsePEM decodes and validates a PEM chain and key into an entry.
+// crypto/tls decodes the chain, parses the leaf and the key and checks that
+// they match; when it refuses, pemError says why with a sentinel.
 func (b *Binder) parsePEM(name string, fullchainPEM, keyPEM []byte, names []string) (*entry, error) {
 	if name == "" {
 		return nil, fmt.Errorf("binding name: %w", ErrInvalidName)
 	}
-	var ders [][]byte
-	for rest := fullchainPEM; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type == "CERTIFICATE" {
-			ders = append(ders, block.Bytes)
-		}
+	pair, err := tls.X509KeyPair(fullchainPEM, keyPEM)
+	if err != nil {
+		return nil, pemError(name, fullchainPEM, err)
 	}
-	if len(ders) == 0 {
-		return nil, fmt.Errorf("%s: reading certificate PEM: %w", name, ErrNoCertificate)
-	}
-	chain, err := parseChain(name, ders)
+	chain, err := parseChain(name, pair.Leaf, pair.Certificate)
 	if err != nil {
 		return nil, err
 	}
-	key, err := parseKeyPEM(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading key PEM: %w", name, err)
+	pair.Leaf = chain[0]
+	return b.newEntry(name, pair, chain, names)
+}
+
+// pemError explains an error of tls.X509KeyPair: the certificates are
+// checked first (ErrNoCertificate, ErrBadCertificate), then the key
+// (ErrNoKey, ErrKeyMismatch). crypto/tls has no sentinel errors: its
+// mismatch errors are the ones that say so.
+func pemError(name string, fullchainPEM []byte, err error) error {
+	ders := certDERs(fullchainPEM)
+	if len(ders) == 0 {
+		return fmt.Errorf("%s: reading certificate PEM: %w", name, ErrNoCertificate)
 	}
-	return b.newEntry(name, tls.Certificate{Certificate: ders, PrivateKey: key, Leaf: chain[0]}, chain, names)
+	if _, cerr := parseChain(name, nil, ders); cerr != nil {
+		return cerr
+	}
+	sentinel := ErrNoKey
+	if msg := err.Error(); strings.Contains(msg, "does not match") || strings.Contains(msg, "unknown public key algorithm") {
+		sentinel = ErrKeyMismatch
+	}
+	return fmt.Errorf("%s: reading key PEM: %w: %v", name, sentinel, err)
 }
 
 // parseCertificate validates an already decoded certificate into an entry.
@@ -50,66 +58,49 @@ func (b *Binder) parseCertificate(name string, cert *tls.Certificate, names []st
 		return nil, fmt.Errorf("%s: reading certificate: %w", name, ErrNoCertificate)
 	}
 	c := *cert
-	var chain []*x509.Certificate
-	if c.Leaf != nil && bytes.Equal(c.Leaf.Raw, c.Certificate[0]) {
-		rest, err := parseChain(name, c.Certificate[1:])
-		if err != nil {
-			return nil, err
-		}
-		chain = append([]*x509.Certificate{c.Leaf}, rest...)
-	} else {
-		var err error
-		if chain, err = parseChain(name, c.Certificate); err != nil {
-			return nil, err
-		}
-		c.Leaf = chain[0]
+	chain, err := parseChain(name, c.Leaf, c.Certificate)
+	if err != nil {
+		return nil, err
 	}
+	c.Leaf = chain[0]
 	if c.PrivateKey == nil {
 		return nil, fmt.Errorf("%s: reading key: %w", name, ErrNoKey)
 	}
 	return b.newEntry(name, c, chain, names)
 }
 
-func parseChain(name string, ders [][]byte) ([]*x509.Certificate, error) {
+// certDERs returns the DER bytes of the CERTIFICATE blocks of data, in
+// order, skipping blocks of other types.
+func certDERs(data []byte) [][]byte {
+	var ders [][]byte
+	for rest := data; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return ders
+		}
+		if block.Type == "CERTIFICATE" {
+			ders = append(ders, block.Bytes)
+		}
+	}
+}
+
+// parseChain parses ders, taking leaf for ders[0] when it is that
+// certificate parsed already (leaf may be nil). subject names the input in
+// errors.
+func parseChain(subject string, leaf *x509.Certificate, ders [][]byte) ([]*x509.Certificate, error) {
 	chain := make([]*x509.Certificate, len(ders))
 	for i, der := range ders {
+		if i == 0 && leaf != nil && bytes.Equal(leaf.Raw, der) {
+			chain[0] = leaf
+			continue
+		}
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("%s: parsing certificate %d: %w: %v", name, i, ErrBadCertificate, err)
+			return nil, fmt.Errorf("%s: parsing certificate %d: %w: %v", subject, i, ErrBadCertificate, err)
 		}
 		chain[i] = c
 	}
 	return chain, nil
-}
-
-// parseKeyPEM returns the first private key in keyPEM.
-func parseKeyPEM(keyPEM []byte) (crypto.PrivateKey, error) {
-	for rest := keyPEM; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return nil, ErrNoKey
-		}
-		if !strings.HasSuffix(block.Type, "PRIVATE KEY") {
-			continue
-		}
-		var (
-			key crypto.PrivateKey
-			err error
-		)
-		switch block.Type {
-		case "EC PRIVATE KEY":
-			key, err = x509.ParseECPrivateKey(block.Bytes)
-		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-		default:
-			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrNoKey, block.Type, err)
-		}
-		return key, nil
-	}
 }
 
 // newEntry checks a decoded certificate: the key matches the leaf, the leaf is
@@ -146,6 +137,8 @@ func (b *Binder) newEntry(name string, cert tls.Certificate, chain []*x509.Certi
 	return &entry{name: name, cert: c, names: served}, nil
 }
 
+// keyMatches checks that key is the private half of leaf's public key. Set's
+// keys were checked by crypto/tls already; SetCertificate's were not.
 func keyMatches(key crypto.PrivateKey, leaf *x509.Certificate) error {
 	signer, ok := key.(crypto.Signer)
 	if !ok {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/export"
 	"github.com/certctl/certctl/store"
 )
 
 // hookEnv builds the environment of c's hooks for event.
-func hookEnv(event HookEvent, c *store.Certificate, files bindings.ExportedFiles, cause error) HookEnv {
+func hookEnv(event HookEvent, c *store.Certificate, files export.ExportedFiles, cause error) HookEnv {
 	e := HookEnv{Event: event, Name: c.Name, Domains: c.Domains,
 		CertFile: files.Cert, KeyFile: files.Key, ChainFile: files.Chain, FullchainFile: files.Fullchain}
 	if v := c.ActiveVersion(); v != nil {
@@ -25,7 +25,7 @@ func hookEnv(event HookEvent, c *store.Certificate, files bindings.ExportedFiles
 
 // runHooks runs the global then the certificate's commands for event and
 // returns the first failure.
-func (s *Service) runHooks(ctx context.Context, event HookEvent, c *store.Certificate, files bindings.ExportedFiles, cause error) error {
+func (s *Service) runHooks(ctx context.Context, event HookEvent, c *store.Certificate, files export.ExportedFiles, cause error) error {
 	var cmds [][]string
 	for _, h := range []store.Hooks{s.GlobalHooks, c.Hooks} {
 		switch event {
@@ -55,19 +55,19 @@ func (s *Service) runHooks(ctx context.Context, event HookEvent, c *store.Certif
 // deploy exports c's active version through its file bindings, runs their
 // reload commands and then the deploy hooks. The new version stays active
 // whatever happens here; failures are returned for reporting.
-func (s *Service) deploy(ctx context.Context, c *store.Certificate) (bindings.ExportedFiles, error) {
+func (s *Service) deploy(ctx context.Context, c *store.Certificate) (export.ExportedFiles, error) {
 	v := c.ActiveVersion()
-	var files bindings.ExportedFiles
+	var files export.ExportedFiles
 	var errs []error
 	for _, b := range c.Bindings {
-		pass, err := bindings.ReadPassword(b.PFXPasswordFile, b.PFXPasswordEnv)
+		pass, err := export.ReadPassword(b.PFXPasswordFile, b.PFXPasswordEnv)
 		if err != nil && b.PFX != "" {
 			errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
 			continue
 		}
-		t := bindings.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, ReloadCmd: b.ReloadCmd}
+		t := export.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, ReloadCmd: b.ReloadCmd}
 		if b.Dir != "" || b.PFX != "" {
-			out, err := bindings.Export(c.Name, v.CertPEM, v.ChainPEM, v.KeyPEM, t)
+			out, err := export.Export(c.Name, v.CertPEM, v.ChainPEM, v.KeyPEM, t)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
 				continue
@@ -80,7 +80,7 @@ func (s *Service) deploy(ctx context.Context, c *store.Certificate) (bindings.Ex
 			}
 		}
 		if len(b.ReloadCmd) > 0 {
-			if err := bindings.Reload(ctx, t, s.log()); err != nil {
+			if err := export.Reload(ctx, t, s.log()); err != nil {
 				errs = append(errs, fmt.Errorf("%s: reload: %w", c.Name, err))
 			}
 		}
@@ -116,7 +116,7 @@ func (s *Service) recordDeploy(ctx context.Context, name string, derr error) {
 
 // noFiles is the export of a certificate that has no file binding (or whose
 // renewal failed before anything was exported).
-var noFiles bindings.ExportedFiles
+var noFiles export.ExportedFiles
 
 // errUnchanged stops a store.Update that has nothing to write.
 var errUnchanged = errors.New("unchanged")

@@ -3,7 +3,7 @@ package renew
 import (
 	"errors"
 
-	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/internal/command"
 )
 
 // ErrNoAccount reports that no ACME account exists for a certificate's
@@ -19,8 +19,9 @@ var ErrNotNewer = errors.New("new certificate does not expire after the active o
 var ErrNoPrevious = errors.New("no earlier valid version to roll back to")
 
 // ErrHookTimeout reports a hook killed, with its whole process group, because
-// it ran longer than its timeout. It is the error bindings uses for commands.
-var ErrHookTimeout = bindings.ErrCommandTimeout
+// it ran longer than its timeout. It is the error of every command certctl
+// runs, reload commands included.
+var ErrHookTimeout = command.ErrTimeout
 
 // ErrNotifierClosed reports a notifier closed before it delivered every
 // notification.

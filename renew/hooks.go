@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/internal/command"
 )
 
 // HookEvent is when a hook runs, the value of CERTCTL_EVENT.
@@ -114,7 +114,7 @@ func RunHook(ctx context.Context, argv []string, e HookEnv, timeout time.Duratio
 	}
 	start := time.Now()
 	logger.Debug("hook started", "name", e.Name, "event", e.Event, "command", argv[0])
-	out, err := bindings.RunCommand(ctx, argv, e.Environ(), timeout)
+	out, err := command.Run(ctx, argv, e.Environ(), timeout)
 	attrs := []any{
 		"name", e.Name, "event", e.Event, "command", argv[0],
 		"duration", time.Since(start), "output", string(out),

@@ -3,8 +3,9 @@ package store
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/certctl/certctl/internal/certpem"
 )
 
 // MaxVersions is how many issued versions a certificate keeps. Older ones are
@@ -15,14 +16,13 @@ const MaxVersions = 5
 // understands. A store with a newer schema is refused with [ErrSchemaTooNew].
 const SchemaVersion = 1
 
-// maxNameLen is the longest certificate name accepted (a file name limit).
-const maxNameLen = 255
-
 // Certificate is one managed certificate and every setting needed to renew it
 // unattended. Name is its key in the store.
 type Certificate struct {
-	// Name is the record's key. Put rejects "", ".", "..", names containing
-	// "/", "\" or NUL, and names longer than 255 bytes.
+	// Name is the record's key, also a lock file name and an export
+	// directory name. Put rejects "", names longer than 255 bytes, names
+	// containing "/", "\", "..", spaces or control characters, and names
+	// starting with "-".
 	Name string `json:"name"`
 	// Domains are ASCII (punycode) names; the first is the primary.
 	Domains []string `json:"domains"`
@@ -285,12 +285,13 @@ func (c *Certificate) validate() error {
 	return nil
 }
 
-// checkName rejects names that cannot be a key and a lock file name.
+// checkName rejects names that cannot be a key, a lock file name and an
+// export directory name: those certpem.CheckName refuses.
 func checkName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("empty name: %w", ErrInvalidName)
-	case name == "." || name == ".." || len(name) > maxNameLen || strings.ContainsAny(name, "/\\\x00"):
+	case certpem.CheckName(name) != nil:
 		return fmt.Errorf("%q: %w", name, ErrInvalidName)
 	}
 	return nil

@@ -90,13 +90,13 @@ func TestCertificate_Clone_IsDeep(t *testing.T) {
 }
 
 func TestCertificate_Validate_RejectsBadNamesAndActive(t *testing.T) {
-	for _, name := range []string{"", ".", "..", "a/b", "/", "a\\b", "a\x00b", strings.Repeat("a", 256)} {
+	for _, name := range []string{"", ".", "..", "a/b", "/", "a\\b", "a\x00b", strings.Repeat("a", 256), "..a", "-a", "a b"} {
 		c := &Certificate{Name: name}
 		if err := c.validate(); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("validate(%q) = %v, want ErrInvalidName", name, err)
 		}
 	}
-	for _, name := range []string{"a", "a.example", "_acme.x-y", strings.Repeat("a", 255), "..a"} {
+	for _, name := range []string{"a", "a.example", "_acme.x-y", strings.Repeat("a", 255), "a."} {
 		c := &Certificate{Name: name}
 		if err := c.validate(); err != nil {
 			t.Errorf("validate(%q) = %v, want nil", name, err)

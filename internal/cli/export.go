@@ -2,12 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/certctl/certctl/internal/fsx"
+	"github.com/certctl/certctl/export"
 	"github.com/certctl/certctl/store"
 )
 
@@ -30,8 +28,8 @@ func NewCmdExport(g *globals) *cobra.Command {
 			if v == nil {
 				return fmt.Errorf("%s: %w", c.Name, store.ErrNoActiveVersion)
 			}
-			if err := ExportPEM(dir, v); err != nil {
-				return err
+			if _, err := export.WriteDir(dir, v.CertPEM, v.ChainPEM, v.KeyPEM); err != nil {
+				return fmt.Errorf("%s: exporting: %w", c.Name, err)
 			}
 			if g.json() {
 				return writeJSON(cmd.OutOrStdout(), map[string]string{"name": c.Name, "serial": v.Serial, "dir": dir})
@@ -42,29 +40,4 @@ func NewCmdExport(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the PEM files to (created 0700 if missing)")
 	return cmd
-}
-
-// ExportPEM writes v into dir in the certbot-like layout, each file
-// atomically; the private key is 0600.
-func ExportPEM(dir string, v *store.Version) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("export %s: %w", dir, err)
-	}
-	full := append(append([]byte{}, v.CertPEM...), v.ChainPEM...)
-	files := []struct {
-		name string
-		data []byte
-		perm os.FileMode
-	}{
-		{"cert.pem", v.CertPEM, 0o644},
-		{"chain.pem", v.ChainPEM, 0o644},
-		{"fullchain.pem", full, 0o644},
-		{"privkey.pem", v.KeyPEM, 0o600},
-	}
-	for _, f := range files {
-		if err := fsx.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-	}
-	return nil
 }

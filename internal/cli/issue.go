@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/internal/certpem"
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
@@ -167,16 +168,11 @@ func runIssue(cmd *cobra.Command, o *issueOptions) error {
 	return res.DeployErr
 }
 
-// checkName refuses certificate names that cannot be file names.
+// checkName refuses certificate names that cannot be file names, as a
+// usage error: the one rule of certpem.CheckName, which the store applies too.
 func checkName(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") ||
-		strings.Contains(name, "..") || len(name) > 255 || strings.HasPrefix(name, "-") {
-		return usagef("certificate name %q: must be a plain file name (no '/', '..' or leading '-')", name)
-	}
-	for _, r := range name {
-		if r < 0x21 || r == 0x7f {
-			return usagef("certificate name %q: no spaces or control characters", name)
-		}
+	if err := certpem.CheckName(name); err != nil {
+		return usagef("certificate name %v", err)
 	}
 	return nil
 }

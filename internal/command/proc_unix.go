@@ -1,6 +1,6 @@
 //go:build unix
 
-package bindings
+package command
 
 import (
 	"os"
@@ -20,17 +20,4 @@ func killProcessGroup(p *os.Process) error {
 		return p.Kill()
 	}
 	return nil
-}
-
-// syncDir makes the renames done in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package bindings
+package command
 
 import (
 	"os"
@@ -12,6 +12,3 @@ func setProcessGroup(*exec.Cmd) {}
 
 // killProcessGroup kills p only: processes it started may survive it.
 func killProcessGroup(p *os.Process) error { return p.Kill() }
-
-// syncDir does nothing: directories cannot be synced here.
-func syncDir(string) error { return nil }

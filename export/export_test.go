@@ -1,4 +1,4 @@
-package bindings_test
+package export_test
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/export"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -141,17 +141,17 @@ func dirNames(t *testing.T, dir string) []string {
 func TestExport_PEMAndPFX_ContentAndModes(t *testing.T) {
 	p := exportIssue(t, "shop.example", "ec")
 	root := t.TempDir()
-	target := bindings.FileTarget{
+	target := export.FileTarget{
 		Dir:         filepath.Join(root, "live"),
 		PFX:         filepath.Join(root, "pfx", "shop.pfx"),
 		PFXPassword: "s3cret",
 	}
-	got, err := bindings.Export("shop", p.cert, p.chain, p.key, target)
+	got, err := export.Export("shop", p.cert, p.chain, p.key, target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "live", "shop")
-	want := bindings.ExportedFiles{
+	want := export.ExportedFiles{
 		Cert:      filepath.Join(dir, "cert.pem"),
 		Chain:     filepath.Join(dir, "chain.pem"),
 		Fullchain: filepath.Join(dir, "fullchain.pem"),
@@ -203,7 +203,7 @@ func TestExport_PEMAndPFX_ContentAndModes(t *testing.T) {
 func TestExport_FullchainInCertPEM_SplitAndRSAKey(t *testing.T) {
 	p := exportIssue(t, "rsa.example", "rsa")
 	dir := t.TempDir()
-	got, err := bindings.Export("rsa", p.fullchain(), nil, p.key, bindings.FileTarget{Dir: dir})
+	got, err := export.Export("rsa", p.fullchain(), nil, p.key, export.FileTarget{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,11 +224,11 @@ func TestExport_FullchainInCertPEM_SplitAndRSAKey(t *testing.T) {
 func TestExport_PFXOnly(t *testing.T) {
 	p := exportIssue(t, "iis.example", "rsa")
 	path := filepath.Join(t.TempDir(), "iis.pfx")
-	got, err := bindings.Export("iis", p.cert, p.chain, p.key, bindings.FileTarget{PFX: path, PFXPassword: "pw"})
+	got, err := export.Export("iis", p.cert, p.chain, p.key, export.FileTarget{PFX: path, PFXPassword: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != (bindings.ExportedFiles{PFX: path}) {
+	if got != (export.ExportedFiles{PFX: path}) {
 		t.Errorf("Export = %+v", got)
 	}
 	key, leaf, _, err := pkcs12.DecodeChain(readFile(t, path), "pw")
@@ -248,23 +248,26 @@ func TestExport_InvalidInput_NothingWritten(t *testing.T) {
 		cert, chain, key []byte
 		want             error
 	}{
-		{"", p.cert, p.chain, p.key, bindings.ErrInvalidName},
-		{".", p.cert, p.chain, p.key, bindings.ErrInvalidName},
-		{"..", p.cert, p.chain, p.key, bindings.ErrInvalidName},
-		{"a/b", p.cert, p.chain, p.key, bindings.ErrInvalidName},
-		{"../up", p.cert, p.chain, p.key, bindings.ErrInvalidName},
-		{`a\b`, p.cert, p.chain, p.key, bindings.ErrInvalidName},
-		{"ok", p.cert, p.chain, other.key, bindings.ErrKeyMismatch},
-		{"ok", nil, p.chain, p.key, bindings.ErrNoCertificate},
-		{"ok", []byte("garbage"), nil, p.key, bindings.ErrNoCertificate},
-		{"ok", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}), nil, p.key, bindings.ErrBadCertificate},
-		{"ok", p.cert, p.chain, nil, bindings.ErrNoKey},
-		{"ok", p.cert, p.chain, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1}}), bindings.ErrNoKey},
+		{"", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{".", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{"..", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{"a/b", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{"../up", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{`a\b`, p.cert, p.chain, p.key, export.ErrInvalidName},
+		{"..a", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{"-a", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{"a b", p.cert, p.chain, p.key, export.ErrInvalidName},
+		{"ok", p.cert, p.chain, other.key, export.ErrKeyMismatch},
+		{"ok", nil, p.chain, p.key, export.ErrNoCertificate},
+		{"ok", []byte("garbage"), nil, p.key, export.ErrNoCertificate},
+		{"ok", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}), nil, p.key, export.ErrBadCertificate},
+		{"ok", p.cert, p.chain, nil, export.ErrNoKey},
+		{"ok", p.cert, p.chain, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1}}), export.ErrNoKey},
 	}
 	for _, c := range cases {
 		root := t.TempDir()
-		target := bindings.FileTarget{Dir: filepath.Join(root, "live"), PFX: filepath.Join(root, "x.pfx")}
-		_, err := bindings.Export(c.name, c.cert, c.chain, c.key, target)
+		target := export.FileTarget{Dir: filepath.Join(root, "live"), PFX: filepath.Join(root, "x.pfx")}
+		_, err := export.Export(c.name, c.cert, c.chain, c.key, target)
 		if !errors.Is(err, c.want) {
 			t.Errorf("Export(%q): err = %v, want %v", c.name, err, c.want)
 		}
@@ -272,8 +275,50 @@ func TestExport_InvalidInput_NothingWritten(t *testing.T) {
 			t.Errorf("Export(%q) wrote %q", c.name, names)
 		}
 	}
-	if _, err := bindings.Export("ok", p.cert, p.chain, p.key, bindings.FileTarget{}); !errors.Is(err, bindings.ErrNoTarget) {
+	if _, err := export.Export("ok", p.cert, p.chain, p.key, export.FileTarget{}); !errors.Is(err, export.ErrNoTarget) {
 		t.Errorf("empty target: err = %v, want ErrNoTarget", err)
+	}
+}
+
+func TestWriteDir_LayoutInDirAndModes(t *testing.T) {
+	p := exportIssue(t, "shop.example", "ec")
+	dir := filepath.Join(t.TempDir(), "new", "out")
+	got, err := export.WriteDir(dir, p.fullchain(), nil, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := export.ExportedFiles{
+		Cert:      filepath.Join(dir, export.CertFile),
+		Chain:     filepath.Join(dir, export.ChainFile),
+		Fullchain: filepath.Join(dir, export.FullchainFile),
+		Key:       filepath.Join(dir, export.KeyFile),
+	}
+	if got != want {
+		t.Fatalf("WriteDir = %+v, want %+v", got, want)
+	}
+	for path, data := range map[string][]byte{want.Cert: p.cert, want.Chain: p.chain, want.Fullchain: p.fullchain(), want.Key: p.key} {
+		if b := readFile(t, path); !bytes.Equal(b, data) {
+			t.Errorf("%s =\n%s\nwant\n%s", path, b, data)
+		}
+	}
+	checkMode(t, want.Key, 0o600)
+	checkMode(t, want.Fullchain, 0o644)
+	checkMode(t, dir, 0o700)
+	checkMode(t, filepath.Dir(dir), 0o700)
+
+	other := exportIssue(t, "other.example", "ec")
+	if _, err := export.WriteDir(dir, p.cert, p.chain, other.key); !errors.Is(err, export.ErrKeyMismatch) {
+		t.Errorf("mismatched key: err = %v, want ErrKeyMismatch", err)
+	}
+	if b := readFile(t, want.Key); !bytes.Equal(b, p.key) {
+		t.Error("privkey.pem changed by a refused WriteDir")
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if _, err := export.WriteDir(empty, nil, nil, p.key); !errors.Is(err, export.ErrNoCertificate) {
+		t.Errorf("no certificate: err = %v, want ErrNoCertificate", err)
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused WriteDir created its directory: %v", err)
 	}
 }
 
@@ -284,11 +329,11 @@ func TestExport_DirNotWritable_Error(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := bindings.Export("a", p.cert, p.chain, p.key, bindings.FileTarget{Dir: filepath.Join(file, "sub")})
+	_, err := export.Export("a", p.cert, p.chain, p.key, export.FileTarget{Dir: filepath.Join(file, "sub")})
 	if err == nil || !strings.HasPrefix(err.Error(), "a: exporting: ") {
 		t.Fatalf("err = %v, want an error starting with the subject", err)
 	}
-	_, err = bindings.Export("a", p.cert, p.chain, p.key, bindings.FileTarget{PFX: filepath.Join(file, "sub", "a.pfx")})
+	_, err = export.Export("a", p.cert, p.chain, p.key, export.FileTarget{PFX: filepath.Join(file, "sub", "a.pfx")})
 	if err == nil {
 		t.Fatal("PFX under a regular file: no error")
 	}
@@ -299,7 +344,7 @@ func TestExport_PFXFails_PEMUntouched(t *testing.T) {
 	p := exportIssue(t, "a.example", "ec")
 	root := t.TempDir()
 	live := filepath.Join(root, "live")
-	if _, err := bindings.Export("a", old.cert, old.chain, old.key, bindings.FileTarget{Dir: live}); err != nil {
+	if _, err := export.Export("a", old.cert, old.chain, old.key, export.FileTarget{Dir: live}); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(root, "file")
@@ -307,7 +352,7 @@ func TestExport_PFXFails_PEMUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The PEM files stage fine, the PFX cannot: nothing may change.
-	_, err := bindings.Export("a", p.cert, p.chain, p.key, bindings.FileTarget{Dir: live, PFX: filepath.Join(file, "a.pfx")})
+	_, err := export.Export("a", p.cert, p.chain, p.key, export.FileTarget{Dir: live, PFX: filepath.Join(file, "a.pfx")})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -322,7 +367,7 @@ func TestExport_PFXFails_PEMUntouched(t *testing.T) {
 		t.Errorf("%s holds %q: staged files left behind", dir, names)
 	}
 	// A first export that fails leaves no empty NAME directory either.
-	if _, err := bindings.Export("b", p.cert, p.chain, p.key, bindings.FileTarget{Dir: live, PFX: filepath.Join(file, "b.pfx")}); err == nil {
+	if _, err := export.Export("b", p.cert, p.chain, p.key, export.FileTarget{Dir: live, PFX: filepath.Join(file, "b.pfx")}); err == nil {
 		t.Fatal("no error")
 	}
 	if _, err := os.Stat(filepath.Join(live, "b")); !errors.Is(err, os.ErrNotExist) {
@@ -334,8 +379,8 @@ func TestExport_ConcurrentReader_NeverSeesPartialFile(t *testing.T) {
 	a := exportIssue(t, "a.example", "ec")
 	b := exportIssue(t, "a.example", "ec")
 	dir := t.TempDir()
-	target := bindings.FileTarget{Dir: dir}
-	got, err := bindings.Export("a", a.cert, a.chain, a.key, target)
+	target := export.FileTarget{Dir: dir}
+	got, err := export.Export("a", a.cert, a.chain, a.key, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +426,7 @@ func TestExport_ConcurrentReader_NeverSeesPartialFile(t *testing.T) {
 		if i%2 == 0 {
 			p = b
 		}
-		if _, err := bindings.Export("a", p.cert, p.chain, p.key, target); err != nil {
+		if _, err := export.Export("a", p.cert, p.chain, p.key, target); err != nil {
 			stop.Store(true)
 			wg.Wait()
 			t.Fatal(err)
@@ -401,109 +446,11 @@ func TestExport_ConcurrentReader_NeverSeesPartialFile(t *testing.T) {
 	}
 }
 
-func TestReadPassword_FileEnvAndErrors(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "pw")
-	if err := os.WriteFile(file, []byte("pa ss\r\n\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if pw, err := bindings.ReadPassword(file, "IGNORED"); err != nil || pw != "pa ss" {
-		t.Errorf("from file: %q, %v", pw, err)
-	}
-	t.Setenv("CERTCTL_TEST_PFX_PW", "from-env\n")
-	if pw, err := bindings.ReadPassword("", "CERTCTL_TEST_PFX_PW"); err != nil || pw != "from-env\n" {
-		t.Errorf("from env: %q, %v", pw, err)
-	}
-	if _, err := bindings.ReadPassword("", "CERTCTL_TEST_PFX_PW_UNSET"); !errors.Is(err, bindings.ErrNoPassword) {
-		t.Errorf("unset env: err = %v, want ErrNoPassword", err)
-	}
-	if _, err := bindings.ReadPassword(filepath.Join(dir, "missing"), ""); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing file: err = %v", err)
-	}
-	if pw, err := bindings.ReadPassword("", ""); err != nil || pw != "" {
-		t.Errorf("none: %q, %v", pw, err)
-	}
-}
-
-func reloadScript(t *testing.T, body string) string {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("reload scripts need /bin/sh")
-	}
-	p := filepath.Join(t.TempDir(), "reload.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestReload_Success_RunsArgvWithoutShell(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "args")
-	script := reloadScript(t, `printf '%s\n' "$@" > "$1"`+"\n")
-	arg := "$(touch " + out + ".pwned)"
-	if err := bindings.Reload(t.Context(), bindings.FileTarget{ReloadCmd: []string{script, out, arg}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if b := readFile(t, out); string(b) != out+"\n"+arg+"\n" {
-		t.Errorf("command saw %q", b)
-	}
-	if _, err := os.Stat(out + ".pwned"); err == nil {
-		t.Error("argument was run by a shell")
-	}
-	if err := bindings.Reload(t.Context(), bindings.FileTarget{}, nil); err != nil {
-		t.Errorf("no command: %v", err)
-	}
-}
-
-func TestReload_Failing_ErrorWithOutput(t *testing.T) {
-	script := reloadScript(t, "echo 'nginx: [emerg] bad config' >&2\nexit 1\n")
-	err := bindings.Reload(t.Context(), bindings.FileTarget{ReloadCmd: []string{script}}, nil)
-	if err == nil || !strings.Contains(err.Error(), "bad config") || !strings.Contains(err.Error(), "exit status 1") {
-		t.Fatalf("err = %v, want the exit status and output", err)
-	}
-	if err := bindings.Reload(t.Context(), bindings.FileTarget{ReloadCmd: []string{"certctl-no-such-reload-xyz"}}, nil); err == nil {
-		t.Error("missing command: no error")
-	}
-}
-
-func TestReload_Hanging_KilledAtTimeout(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "pid")
-	script := reloadScript(t, "sleep 60 &\necho $! > \""+pidFile+"\"\nwait\n")
-	// On a loaded machine the timeout may pass before the child started;
-	// then try again with a longer one.
-	for _, timeout := range []time.Duration{200 * time.Millisecond, 2 * time.Second, 10 * time.Second} {
-		_ = os.Remove(pidFile)
-		err := bindings.Reload(t.Context(), bindings.FileTarget{ReloadCmd: []string{script}, ReloadTimeout: timeout}, nil)
-		if !errors.Is(err, bindings.ErrCommandTimeout) {
-			t.Fatalf("err = %v, want ErrCommandTimeout", err)
-		}
-		if b, _ := os.ReadFile(pidFile); len(b) > 0 && b[len(b)-1] == '\n' {
-			break
-		}
-	}
-	// The child in the command's process group is gone too.
-	pid := strings.TrimSpace(string(readFile(t, pidFile)))
-	for i := 0; ; i++ {
-		b, err := os.ReadFile("/proc/" + pid + "/stat")
-		if err != nil {
-			break // gone
-		}
-		s := string(b)
-		if j := strings.LastIndexByte(s, ')'); j >= 0 && j+2 < len(s) && (s[j+2] == 'Z' || s[j+2] == 'X') {
-			break // dead, not yet reaped
-		}
-		if i == 500 {
-			t.Fatalf("child %s still runs", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func BenchmarkExport(b *testing.B) {
 	p := exportIssue(b, "bench.example", "ec")
-	target := bindings.FileTarget{Dir: b.TempDir()}
+	target := export.FileTarget{Dir: b.TempDir()}
 	for b.Loop() {
-		if _, err := bindings.Export("bench", p.cert, p.chain, p.key, target); err != nil {
+		if _, err := export.Export("bench", p.cert, p.chain, p.key, target); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -511,9 +458,9 @@ func BenchmarkExport(b *testing.B) {
 
 func BenchmarkExport_PFX(b *testing.B) {
 	p := exportIssue(b, "bench.example", "ec")
-	target := bindings.FileTarget{PFX: filepath.Join(b.TempDir(), "b.pfx"), PFXPassword: "pw"}
+	target := export.FileTarget{PFX: filepath.Join(b.TempDir(), "b.pfx"), PFXPassword: "pw"}
 	for b.Loop() {
-		if _, err := bindings.Export("bench", p.cert, p.chain, p.key, target); err != nil {
+		if _, err := export.Export("bench", p.cert, p.chain, p.key, target); err != nil {
 			b.Fatal(err)
 		}
 	}

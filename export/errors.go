@@ -1,0 +1,39 @@
+package export
+
+import (
+	"errors"
+
+	"github.com/certctl/certctl/internal/certpem"
+	"github.com/certctl/certctl/internal/command"
+)
+
+var (
+	// ErrNoTarget reports a FileTarget with neither Dir nor PFX set.
+	ErrNoTarget = errors.New("export: file target has neither a directory nor a PFX path")
+
+	// ErrNoPassword reports a PFX password that could not be resolved: the
+	// named environment variable is unset.
+	ErrNoPassword = errors.New("export: no PFX password")
+
+	// ErrCommandTimeout reports a reload command killed, with its process
+	// group, because it ran longer than its timeout.
+	ErrCommandTimeout = command.ErrTimeout
+
+	// ErrInvalidName reports a certificate name that cannot be a directory
+	// name: empty, too long, holding '/', '\', "..", spaces or control
+	// characters, or starting with '-'.
+	ErrInvalidName = certpem.ErrInvalidName
+
+	// ErrNoCertificate reports certificate PEM holding no certificate.
+	ErrNoCertificate = certpem.ErrNoCertificate
+
+	// ErrBadCertificate reports a certificate block that does not parse as X.509.
+	ErrBadCertificate = certpem.ErrBadCertificate
+
+	// ErrNoKey reports a private key that is missing, does not parse, or is of
+	// an unsupported kind (an encrypted PEM, a key that cannot sign).
+	ErrNoKey = certpem.ErrNoKey
+
+	// ErrKeyMismatch reports a private key whose public half is not the leaf's.
+	ErrKeyMismatch = certpem.ErrKeyMismatch
+)

@@ -1,0 +1,209 @@
+package export
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/certctl/certctl/internal/certpem"
+	"github.com/certctl/certctl/internal/fsx"
+)
+
+// Names of the files of certbot's layout, which [Export] writes in DIR/NAME/
+// and [WriteDir] in a directory.
+const (
+	CertFile      = "cert.pem"      // the leaf certificate
+	ChainFile     = "chain.pem"     // the issuers, leaf excluded (may be empty)
+	FullchainFile = "fullchain.pem" // the leaf followed by the issuers
+	KeyFile       = "privkey.pem"   // the private key
+)
+
+// DefaultReloadTimeout is how long Reload lets a command run when the
+// target's ReloadTimeout is zero.
+const DefaultReloadTimeout = time.Minute
+
+// FileTarget says where a certificate is exported for a server that is not
+// a Go program (nginx, HAProxy, IIS), and how that server is told to reload.
+type FileTarget struct {
+	// Dir receives PEM files in DIR/NAME/ (see [CertFile] and the others).
+	// "" means no PEM files.
+	Dir string
+	// PFX is the path of a PKCS#12 file holding the leaf, its chain and its
+	// key. "" means no PFX.
+	PFX string
+	// PFXPassword encrypts the PFX; see [ReadPassword]. "" gives a file
+	// encrypted with the empty password, readable by anyone who can read it.
+	PFXPassword string
+	// ReloadCmd is run by [Reload] as an argv, never through a shell. Empty
+	// means nothing is run.
+	ReloadCmd []string
+	// ReloadTimeout bounds ReloadCmd; 0 means [DefaultReloadTimeout].
+	ReloadTimeout time.Duration
+}
+
+// ExportedFiles are the paths Export wrote; "" for a file not written.
+type ExportedFiles struct {
+	Cert, Chain, Fullchain, Key, PFX string
+}
+
+// Export writes the certificate named name for t: the PEM files
+// DIR/NAME/{cert,chain,fullchain,privkey}.pem when t.Dir is set, and the
+// PKCS#12 file t.PFX (leaf, chain and key, encrypted with t.PFXPassword by
+// the Modern2023 encoder: AES-256-CBC, PBKDF2, SHA-256) when t.PFX is set.
+//
+// certPEM holds the leaf, optionally followed by its issuers; chainPEM holds
+// further issuers (it may be empty). keyPEM holds the private key (PKCS#8,
+// SEC 1 or PKCS#1). name must be a valid certificate name ([ErrInvalidName]):
+// a plain file name, without '/', '\', "..", spaces or control characters,
+// not starting with '-'.
+//
+// Everything is validated first (the PEM parses, the key matches the leaf)
+// and then every file is staged as a temporary file in its destination's
+// directory and synced; only when all are staged is each renamed into place
+// and its directory synced. A failure before that point removes the staged
+// files and leaves the previous export untouched. Each file is replaced
+// atomically: a reader sees the old file or the new one, never a mix; the
+// set of files is not replaced as one, so a server should be reloaded (see
+// [Reload]) after Export returns. NAME is created 0700, privkey.pem and the
+// PFX are 0600, the other files 0644; missing parents of Dir and of the PFX
+// are created 0755.
+func Export(name string, certPEM, chainPEM, keyPEM []byte, t FileTarget) (ExportedFiles, error) {
+	if err := certpem.CheckName(name); err != nil {
+		return ExportedFiles{}, err
+	}
+	if t.Dir == "" && t.PFX == "" {
+		return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, ErrNoTarget)
+	}
+	m, err := parse(certPEM, chainPEM, keyPEM)
+	if err != nil {
+		return ExportedFiles{}, fmt.Errorf("%s: %w", name, err)
+	}
+	var pfx []byte
+	if t.PFX != "" {
+		if pfx, err = pkcs12.Modern2023.Encode(m.key, m.leaf, m.chain, t.PFXPassword); err != nil {
+			return ExportedFiles{}, fmt.Errorf("%s: encoding PFX: %w", name, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(t.PFX), 0o755); err != nil {
+			return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
+		}
+	}
+	var (
+		w   writer
+		out ExportedFiles
+	)
+	if t.Dir != "" {
+		if out, err = w.pemDir(filepath.Join(t.Dir, name), 0o755, m); err != nil {
+			return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
+		}
+	}
+	if t.PFX != "" {
+		w.files = append(w.files, fsx.File{Path: t.PFX, Data: pfx, Perm: 0o600})
+		out.PFX = t.PFX
+	}
+	if err := w.write(); err != nil {
+		return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
+	}
+	return out, nil
+}
+
+// WriteDir writes a certificate's PEM files in certbot's layout straight
+// into dir: dir/{cert,chain,fullchain,privkey}.pem, given and checked as for
+// [Export] and written the same way. dir and its missing parents are created
+// 0700. Errors name the file or directory concerned; the caller adds the
+// certificate's name.
+func WriteDir(dir string, certPEM, chainPEM, keyPEM []byte) (ExportedFiles, error) {
+	m, err := parse(certPEM, chainPEM, keyPEM)
+	if err != nil {
+		return ExportedFiles{}, err
+	}
+	var w writer
+	out, err := w.pemDir(dir, 0o700, m)
+	if err == nil {
+		err = w.write()
+	}
+	if err != nil {
+		return ExportedFiles{}, err
+	}
+	return out, nil
+}
+
+// material is a validated certificate: its leaf, its issuers and its key.
+type material struct {
+	leaf     *x509.Certificate
+	chain    []*x509.Certificate
+	key      crypto.Signer
+	keyBlock *pem.Block
+}
+
+// parse reads and checks what Export and WriteDir are given.
+func parse(certPEM, chainPEM, keyPEM []byte) (*material, error) {
+	certs, err := certpem.ParseChain(certPEM, chainPEM)
+	if err != nil {
+		return nil, fmt.Errorf("reading certificate PEM: %w", err)
+	}
+	key, block, err := certpem.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("reading key PEM: %w", err)
+	}
+	if err := certpem.KeyMatches(key, certs[0]); err != nil {
+		return nil, err
+	}
+	return &material{leaf: certs[0], chain: certs[1:], key: key, keyBlock: block}, nil
+}
+
+// writer gathers the files of one export and writes them together.
+type writer struct {
+	files   []fsx.File
+	created string // a directory this export created, removed if it fails
+}
+
+// pemDir creates dir 0700, and its missing parents with parentPerm, and adds
+// m's PEM files in it.
+func (w *writer) pemDir(dir string, parentPerm os.FileMode, m *material) (ExportedFiles, error) {
+	if err := os.MkdirAll(filepath.Dir(dir), parentPerm); err != nil {
+		return ExportedFiles{}, err
+	}
+	switch err := os.Mkdir(dir, 0o700); {
+	case err == nil:
+		w.created = dir
+	case !errors.Is(err, os.ErrExist):
+		return ExportedFiles{}, err
+	}
+	out := ExportedFiles{
+		Cert:      filepath.Join(dir, CertFile),
+		Chain:     filepath.Join(dir, ChainFile),
+		Fullchain: filepath.Join(dir, FullchainFile),
+		Key:       filepath.Join(dir, KeyFile),
+	}
+	leafPEM, chainPEM := certpem.EncodeCertificates(m.leaf), certpem.EncodeCertificates(m.chain...)
+	w.files = append(w.files,
+		fsx.File{Path: out.Key, Data: pem.EncodeToMemory(m.keyBlock), Perm: 0o600},
+		fsx.File{Path: out.Cert, Data: leafPEM, Perm: 0o644},
+		fsx.File{Path: out.Chain, Data: chainPEM, Perm: 0o644},
+		fsx.File{Path: out.Fullchain, Data: certpem.Fullchain(leafPEM, chainPEM), Perm: 0o644},
+	)
+	return out, nil
+}
+
+// write writes the gathered files with [fsx.WriteFiles]. If that fails, a
+// directory this export created is removed again (it is empty unless a
+// rename failed midway); if it succeeds, the creation is made durable.
+func (w *writer) write() error {
+	if err := fsx.WriteFiles(w.files...); err != nil {
+		if w.created != "" {
+			_ = os.Remove(w.created)
+		}
+		return err
+	}
+	if w.created != "" {
+		return fsx.SyncDir(filepath.Dir(w.created))
+	}
+	return nil
+}

@@ -1,0 +1,6 @@
+// Package command runs the external commands certctl starts: renewal hooks
+// and the reload commands of exported files. [Run] runs an argv, without a
+// shell, in its own process group, which it kills as a whole at a timeout
+// ([ErrTimeout]) or when its context is done, and returns the tail of the
+// combined output.
+package command

@@ -1,0 +1,18 @@
+//go:build unix
+
+package fsx
+
+import "os"
+
+// SyncDir makes the entries created, renamed or removed in dir durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
