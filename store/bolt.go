@@ -791,42 +791,29 @@ func (db *DB) Revisions(ctx context.Context) (map[string]uint64, error) {
 	return out, nil
 }
 
-// LoadPEM returns the active version of the certificate called name as a
-// full chain (leaf then issuers) and its private key, with the record's
-// revision. It fails with [ErrNotFound] or [ErrNoActiveVersion]. It lets a
-// hot-reload binder watch the store without importing this package.
-func (db *DB) LoadPEM(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, revision uint64, err error) {
-	fullchainPEM, keyPEM, _, revision, err = db.LoadNamed(ctx, name)
-	return fullchainPEM, keyPEM, revision, err
+// ActivePEM is the active version of a certificate in the form a TLS server
+// loads it, as [DB.LoadActive] returns it.
+type ActivePEM struct {
+	// Name is the certificate's name.
+	Name string
+	// FullchainPEM is the leaf followed by its issuers.
+	FullchainPEM []byte
+	// KeyPEM is the private key.
+	KeyPEM []byte
+	// Domains are the names the certificate must serve.
+	Domains []string
+	// Revision is the record's revision.
+	Revision uint64
 }
 
-// LoadNamed is LoadPEM that also returns the certificate's domains, so that
-// a hot-reload binder refuses a stored certificate that does not cover them
-// (bindings.NamedSource).
-func (db *DB) LoadNamed(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, names []string, revision uint64, err error) {
-	c, err := db.Get(ctx, name)
-	if err != nil {
-		return nil, nil, nil, 0, err
-	}
-	v := c.ActiveVersion()
-	if v == nil {
-		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, ErrNoActiveVersion)
-	}
-	return fullchain(v), v.KeyPEM, c.Domains, c.Revision, nil
-}
-
-// LoadEach reads the active versions of names in one transaction and then
-// calls fn for each that exists and has one (bindings.BatchSource), with
-// its full chain, key, domains and revision. Records are copied out of the
-// transaction before fn runs, so fn may keep them.
-func (db *DB) LoadEach(ctx context.Context, names []string, fn func(name string, fullchainPEM, keyPEM []byte, domains []string, revision uint64)) error {
-	type loaded struct {
-		name      string
-		full, key []byte
-		domains   []string
-		rev       uint64
-	}
-	var out []loaded
+// LoadActive reads the active versions of the certificates called names in
+// one read transaction, in the order of names. A name without a record or
+// without an active version is left out. The values are copied out of the
+// transaction: the caller owns them. It lets a hot-reload binder follow the
+// store without this package knowing the binder (the certctl package adapts
+// it).
+func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, error) {
+	out := make([]ActivePEM, 0, len(names))
 	err := db.view(ctx, func(b *buckets) error {
 		for _, name := range names {
 			c, err := b.cert(name)
@@ -836,21 +823,16 @@ func (db *DB) LoadEach(ctx context.Context, names []string, fn func(name string,
 			if c == nil {
 				continue
 			}
-			v := c.ActiveVersion()
-			if v == nil {
-				continue
+			if v := c.ActiveVersion(); v != nil {
+				out = append(out, ActivePEM{Name: name, FullchainPEM: fullchain(v), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
 			}
-			out = append(out, loaded{name, fullchain(v), v.KeyPEM, c.Domains, c.Revision})
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("loading certificates: %w", err)
+		return nil, fmt.Errorf("loading certificates: %w", err)
 	}
-	for _, l := range out {
-		fn(l.name, l.full, l.key, l.domains, l.rev)
-	}
-	return nil
+	return out, nil
 }
 
 // fullchain returns v's leaf followed by its chain.
