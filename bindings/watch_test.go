@@ -231,10 +231,10 @@ func TestBinder_Sync_ReadErrorRetried(t *testing.T) {
 }
 
 func TestBinder_Sync_RefusesUncoveredNames(t *testing.T) {
+	l := leaf(t, leafSpec{names: []string{"b.example"}}) // a leaf for b.example only
 	src := newFakeSource()
-	l := leaf(t, leafSpec{names: []string{"b.example"}})
-	src.put("a", l.certPEM(), l.keyPEM(t))
 	src.names["a"] = []string{"a.example"}
+	src.put("a", l.certPEM(), l.keyPEM(t))
 	b := New(nil)
 	if err := b.Sync(t.Context(), src); !errors.Is(err, ErrNameMismatch) {
 		t.Fatalf("Sync of a leaf for b.example that must serve a.example = %v, want %v", err, ErrNameMismatch)

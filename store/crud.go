@@ -31,29 +31,23 @@ func (db *DB) Get(ctx context.Context, name string) (*Certificate, error) {
 
 // List returns every certificate sorted by name.
 func (db *DB) List(ctx context.Context) ([]*Certificate, error) {
-	var out []*Certificate
-	err := db.view(ctx, func(b *buckets) error {
+	return collect(ctx, db, "listing", func(b *buckets, add func(*Certificate)) error {
 		return b.certs.ForEach(func(k, v []byte) error {
 			c, err := b.decode(string(k), v)
 			if err != nil {
 				return err
 			}
-			out = append(out, c)
+			add(c)
 			return nil
 		})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("listing: %w", err)
-	}
-	return out, nil
 }
 
 // Due returns the certificates whose Renewal.Next is at or before before,
 // ordered by Renewal.Next then name. It scans only the due part of the index.
 func (db *DB) Due(ctx context.Context, before time.Time) ([]*Certificate, error) {
 	limit := sortableTime(before)
-	var out []*Certificate
-	err := db.view(ctx, func(b *buckets) error {
+	return collect(ctx, db, "listing due", func(b *buckets, add func(*Certificate)) error {
 		cur := b.due.Cursor()
 		for k, _ := cur.First(); len(k) > 8; k, _ = cur.Next() {
 			if binary.BigEndian.Uint64(k[:8]) > limit {
@@ -67,12 +61,21 @@ func (db *DB) Due(ctx context.Context, before time.Time) ([]*Certificate, error)
 			if c == nil {
 				return fmt.Errorf("%s: indexed as due but has no record: %w", name, ErrInvalidRecord)
 			}
-			out = append(out, c)
+			add(c)
 		}
 		return nil
 	})
+}
+
+// collect runs fn in a read transaction and returns the values it passed to
+// add, in order; an error is wrapped with op.
+func collect[T any](ctx context.Context, db *DB, op string, fn func(b *buckets, add func(T)) error) ([]T, error) {
+	var out []T
+	err := db.view(ctx, func(b *buckets) error {
+		return fn(b, func(v T) { out = append(out, v) })
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing due: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return out, nil
 }
@@ -217,21 +220,16 @@ func (db *DB) PutAccount(ctx context.Context, a *Account) error {
 
 // ListAccounts returns every account, sorted by directory then email.
 func (db *DB) ListAccounts(ctx context.Context) ([]*Account, error) {
-	var out []*Account
-	err := db.view(ctx, func(b *buckets) error {
+	return collect(ctx, db, "listing accounts", func(b *buckets, add func(*Account)) error {
 		return b.accounts.ForEach(func(k, v []byte) error {
 			a := new(Account)
 			if err := json.Unmarshal(v, a); err != nil {
 				return fmt.Errorf("account %q: decoding: %w", k, err)
 			}
-			out = append(out, a)
+			add(a)
 			return nil
 		})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("listing accounts: %w", err)
-	}
-	return out, nil
 }
 
 // Generation returns the counter that every write increases by one. It reads

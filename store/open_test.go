@@ -19,11 +19,8 @@ import (
 
 func TestOpen_ReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "certctl.db")
-	db, err := Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openTest(t, nil)
+	path := db.Path()
 	c := fullCert("a.example")
 	mustPut(t, db, c)
 	acct := &Account{Directory: "https://127.0.0.1/dir", Email: "e@example.com", KeyPEM: []byte("k")}
@@ -161,11 +158,8 @@ func TestOpen_ReadOnlyDirectory(t *testing.T) {
 
 func TestOpen_FileMode0600(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "certctl.db")
-	db, err := Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openTest(t, nil)
+	path := db.Path()
 	mode := func(p string) fs.FileMode {
 		t.Helper()
 		st, err := os.Stat(p)
@@ -224,14 +218,11 @@ func setSchema(t *testing.T, path string, v uint64) {
 
 func TestOpen_SchemaTooNew(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "certctl.db")
-	db, err := Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openTest(t, nil)
+	path := db.Path()
 	setSchema(t, path, SchemaVersion+1)
 	before, _ := os.ReadFile(path)
-	_, err = Open(path, nil)
+	_, err := Open(path, nil)
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 	}

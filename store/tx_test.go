@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +14,8 @@ import (
 
 func TestDB_Get_BusyWhenFileLocked(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "certctl.db")
-	db, err := Open(path, &Options{LockTimeout: 150 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openTest(t, &Options{LockTimeout: 150 * time.Millisecond})
+	path := db.Path()
 	mustPut(t, db, &Certificate{Name: "a"})
 	holder, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
