@@ -17,15 +17,17 @@ import (
 //   - Its methods may be called from any goroutine, but never concurrently by
 //     one Binder. Each honours ctx: once ctx is done it stops waiting and
 //     returns an error (wrapping ctx.Err() when that is the cause).
-//   - Generation and Revisions describe the same state as Load: a certificate
-//     whose revision did not change is not loaded again.
+//   - A certificate's revision changes whenever it does, and Load reports the
+//     revision Revisions gave for it unless it changed in between. Sync loads
+//     only the certificates whose revision changed since its last pass.
 //   - Load reads the certificates called names, at most one [Loaded] per name,
 //     in any order. A name that no longer exists, or has nothing to serve, is
 //     left out without an error: Sync reports it and the next pass sees it
 //     gone from Revisions. An error means the whole call failed; Sync then
 //     retries every name of the call on its next pass.
-//   - The slices of the returned values belong to the caller, which may keep
-//     them; Load must not change them afterwards. Load does not keep names.
+//   - The slices in the returned values belong to the caller, which may keep
+//     them: the source must not change them afterwards. Load must not keep
+//     or change the names slice it is given.
 type Source interface {
 	// Generation returns a counter bumped by every write to the source. It
 	// must be cheap: it is polled every interval.

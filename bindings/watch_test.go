@@ -269,6 +269,8 @@ func TestBinder_Watch_PicksUpChanges(t *testing.T) {
 	bad := leaf(t, leafSpec{names: []string{"a.example"}})
 	keyPEM1, keyPEM2 := a1.keyPEM(t), a2.keyPEM(t)
 	realNow := time.Now() // the synctest clock starts in 2000
+	// In the bubble, time.Sleep only advances the fake clock to Watch's next
+	// tick, and synctest.Wait waits for the pass that tick starts.
 	synctest.Test(t, func(t *testing.T) {
 		src := newFakeSource()
 		src.put("a", a1.certPEM(), keyPEM1)
