@@ -14,7 +14,9 @@
 // chooses TLS versions and cipher suites ([Modern], [Intermediate]) and optional
 // client-certificate authentication through a [ClientAuth], whose CA pool can be
 // reloaded as well; [Source] is what [Binder.Watch] and [Binder.Sync] follow to
-// pick up certificates renewed by another process.
+// pick up certificates renewed by another process: a generation counter, a
+// revision per certificate, and a batch read giving one [Loaded] per
+// certificate (the certctl package makes a store one).
 //
 // For servers that are not Go programs, package
 // github.com/certctl/certctl/export writes certificates to files and runs

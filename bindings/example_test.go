@@ -56,7 +56,7 @@ func ExampleClientAuth() {
 
 // Following certificates renewed by another process.
 func ExampleBinder_Watch() {
-	var src bindings.Source // e.g. the certctl store, opened read-only
+	var src bindings.Source // e.g. certctl.BinderSource(db) of a store opened read-only
 	b := bindings.New(nil)
 	ctx := context.Background()
 	if err := b.Sync(ctx, src); err != nil {

@@ -11,72 +11,73 @@ import (
 )
 
 // Source is a set of named certificates kept by someone else, typically a
-// store written by another process. Its methods may be called from any
-// goroutine, but never concurrently by one Binder; each must honour ctx.
+// store written by another process.
+//
+// Contract:
+//   - Its methods may be called from any goroutine, but never concurrently by
+//     one Binder. Each honours ctx: once ctx is done it stops waiting and
+//     returns an error (wrapping ctx.Err() when that is the cause).
+//   - A certificate's revision changes whenever it does, and Load reports the
+//     revision Revisions gave for it unless it changed in between. Sync loads
+//     only the certificates whose revision changed since its last pass.
+//   - Load reads the certificates called names, at most one [Loaded] per name,
+//     in any order. A name that no longer exists, or has nothing to serve, is
+//     left out without an error: Sync reports it and the next pass sees it
+//     gone from Revisions. An error means the whole call failed; Sync then
+//     retries every name of the call on its next pass.
+//   - The slices in the returned values belong to the caller, which may keep
+//     them: the source must not change them afterwards. Load must not keep
+//     or change the names slice it is given.
 type Source interface {
 	// Generation returns a counter bumped by every write to the source. It
 	// must be cheap: it is polled every interval.
 	Generation(ctx context.Context) (uint64, error)
 
-	// Revisions returns the revision of every certificate by name. A
-	// certificate whose revision did not change is not loaded again.
+	// Revisions returns the revision of every certificate by name.
 	Revisions(ctx context.Context) (map[string]uint64, error)
 
-	// LoadPEM returns the certificate called name: its full chain (leaf first)
-	// and key in PEM, and its revision. A name that no longer exists is an
-	// error; the next pass will see it gone from Revisions.
-	LoadPEM(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, revision uint64, err error)
+	// Load returns the certificates called names that exist. Sync calls it
+	// with at most 1,000 names at a time, so a source can read each batch in
+	// one go (one transaction, one request).
+	Load(ctx context.Context, names []string) ([]Loaded, error)
 }
 
-// NamedSource is a [Source] that also knows which names each certificate
-// must serve. Sync uses it when src has it: a certificate that does not
-// cover its names is then refused like any other bad one, instead of being
-// served for the names its leaf happens to carry.
-type NamedSource interface {
-	Source
-	// LoadNamed is LoadPEM that also returns the names the certificate
-	// must serve.
-	LoadNamed(ctx context.Context, name string) (fullchainPEM, keyPEM []byte, names []string, revision uint64, err error)
+// Loaded is one certificate read by [Source.Load].
+type Loaded struct {
+	// Name is the certificate's name in the source, as asked for.
+	Name string
+	// FullchainPEM is the certificate chain in PEM, leaf first.
+	FullchainPEM []byte
+	// KeyPEM is the private key in PEM.
+	KeyPEM []byte
+	// Names are the server names the certificate must serve: Sync refuses a
+	// certificate whose leaf does not cover them. Nil means the names the
+	// leaf carries.
+	Names []string
+	// Revision is the certificate's revision, as Revisions reports it.
+	Revision uint64
 }
 
-// BatchSource is a [NamedSource] that reads many certificates at once, so a
-// Sync that loads thousands of them (at start-up) does not read the source
-// once per certificate. Sync uses it when src has it.
-type BatchSource interface {
-	NamedSource
-	// LoadEach calls fn, after reading, for each of names that exists, with
-	// what LoadNamed would return for it. fn must not keep the slices'
-	// backing arrays past the call unless the source hands out copies.
-	LoadEach(ctx context.Context, names []string, fn func(name string, fullchainPEM, keyPEM []byte, certNames []string, revision uint64)) error
-}
-
-// batchSize bounds how many certificates one LoadEach call reads.
+// batchSize bounds how many names one Load call reads.
 const batchSize = 1000
 
-// prefetched is one certificate read by prefetch.
-type prefetched struct {
-	fullchain, key []byte
-	names          []string
-	rev            uint64
-}
-
-// prefetch reads names through a BatchSource. It returns nil when src is
-// not one; a name missing from the map was not found, or its batch failed
-// with the returned error.
-func prefetch(ctx context.Context, src Source, names []string) (map[string]prefetched, error) {
-	bs, ok := src.(BatchSource)
-	if !ok || len(names) == 0 {
+// loadChanged reads names from src in batches of batchSize. A name missing
+// from the returned map was not found, or its batch failed with the returned
+// error.
+func loadChanged(ctx context.Context, src Source, names []string) (map[string]Loaded, error) {
+	if len(names) == 0 {
 		return nil, nil
 	}
-	out := make(map[string]prefetched, len(names))
+	out := make(map[string]Loaded, len(names))
 	var errs []error
 	for i := 0; i < len(names); i += batchSize {
-		batch := names[i:min(i+batchSize, len(names))]
-		err := bs.LoadEach(ctx, batch, func(name string, full, key []byte, certNames []string, rev uint64) {
-			out[name] = prefetched{full, key, certNames, rev}
-		})
+		loaded, err := src.Load(ctx, names[i:min(i+batchSize, len(names))])
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		for _, l := range loaded {
+			out[l.Name] = l
 		}
 	}
 	return out, errors.Join(errs...)
@@ -145,40 +146,27 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 			changed = append(changed, name)
 		}
 	}
-	prefetched, prefetchErr := prefetch(ctx, src, changed)
+	fetched, loadErr := loadChanged(ctx, src, changed)
 	for _, name := range changed {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			retry = true
 			break
 		}
-		var (
-			certPEM, keyPEM []byte
-			names           []string
-			loadedRev       uint64
-			err             error
-		)
-		switch ns, named := src.(NamedSource); {
-		case prefetched != nil:
-			if l, ok := prefetched[name]; ok {
-				certPEM, keyPEM, names, loadedRev = l.fullchain, l.key, l.names, l.rev
-			} else if err = prefetchErr; err == nil {
+		l, ok := fetched[name]
+		if !ok {
+			err := loadErr
+			if err == nil {
 				err = errors.New("not found")
 			}
-		case named:
-			certPEM, keyPEM, names, loadedRev, err = ns.LoadNamed(ctx, name)
-		default:
-			certPEM, keyPEM, loadedRev, err = src.LoadPEM(ctx, name)
-		}
-		if err != nil {
 			err = fmt.Errorf("%s: loading from source: %w", name, err)
 			b.sourceFailedName(name, err)
 			errs = append(errs, err)
 			retry = true
 			continue
 		}
-		newRevs[name] = loadedRev
-		e, err := b.parsePEM(name, certPEM, keyPEM, names)
+		newRevs[name] = l.Revision
+		e, err := b.parsePEM(name, l.FullchainPEM, l.KeyPEM, l.Names)
 		if err != nil {
 			b.refused(name, err)
 			errs = append(errs, err)

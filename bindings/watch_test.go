@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -13,13 +14,16 @@ import (
 
 // fakeSource is an in-memory Source that counts calls.
 type fakeSource struct {
-	mu       sync.Mutex
-	gen      uint64
-	certs    map[string]fakeCert
-	loadErr  map[string]error // LoadPEM fails for these names
-	genCalls int
-	revCalls int
-	loads    map[string]int
+	mu        sync.Mutex
+	gen       uint64
+	certs     map[string]fakeCert
+	loadErr   map[string]error    // a Load asking for one of these names fails
+	hidden    map[string]struct{} // Load leaves these names out (gone between reads)
+	names     map[string][]string // Loaded.Names by certificate; nil: the leaf's
+	genCalls  int
+	revCalls  int
+	loads     map[string]int // per name, how many Load calls asked for it
+	batchLens []int          // per Load call, how many names it asked for
 }
 
 type fakeCert struct {
@@ -28,7 +32,8 @@ type fakeCert struct {
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{certs: map[string]fakeCert{}, loadErr: map[string]error{}, loads: map[string]int{}}
+	return &fakeSource{certs: map[string]fakeCert{}, loadErr: map[string]error{}, hidden: map[string]struct{}{},
+		names: map[string][]string{}, loads: map[string]int{}}
 }
 
 func (f *fakeSource) put(name string, certPEM, keyPEM []byte) {
@@ -69,18 +74,24 @@ func (f *fakeSource) Revisions(ctx context.Context) (map[string]uint64, error) {
 	return out, ctx.Err()
 }
 
-func (f *fakeSource) LoadPEM(ctx context.Context, name string) ([]byte, []byte, uint64, error) {
+func (f *fakeSource) Load(ctx context.Context, names []string) ([]Loaded, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.loads[name]++
-	if err := f.loadErr[name]; err != nil {
-		return nil, nil, 0, err
+	f.batchLens = append(f.batchLens, len(names))
+	var out []Loaded
+	for _, name := range names {
+		f.loads[name]++
+		if err := f.loadErr[name]; err != nil {
+			return nil, err
+		}
+		c, ok := f.certs[name]
+		if _, hidden := f.hidden[name]; !ok || hidden {
+			continue
+		}
+		out = append(out, Loaded{Name: name, FullchainPEM: c.certPEM, KeyPEM: c.keyPEM, Names: f.names[name],
+			Revision: c.rev})
 	}
-	c, ok := f.certs[name]
-	if !ok {
-		return nil, nil, 0, fmt.Errorf("%s: not found", name)
-	}
-	return c.certPEM, c.keyPEM, c.rev, nil
+	return out, ctx.Err()
 }
 
 var _ Source = (*fakeSource)(nil)
@@ -197,11 +208,12 @@ func TestBinder_Sync_ReadErrorRetried(t *testing.T) {
 	src := newFakeSource()
 	l := leaf(t, leafSpec{names: []string{"a.example"}})
 	src.put("a", l.certPEM(), l.keyPEM(t))
-	src.loadErr["a"] = errors.New("disk on fire")
+	fire := errors.New("disk on fire")
+	src.loadErr["a"] = fire
 	var log errorLog
 	b := New(&Options{OnError: log.onError})
-	if err := b.Sync(t.Context(), src); err == nil {
-		t.Fatal("Sync hid the read error")
+	if err := b.Sync(t.Context(), src); !errors.Is(err, fire) {
+		t.Fatalf("Sync = %v, want the read error", err)
 	}
 	if log.count("a") != 1 {
 		t.Fatalf("read error reported %d times, want 1", log.count("a"))
@@ -215,6 +227,20 @@ func TestBinder_Sync_ReadErrorRetried(t *testing.T) {
 	}
 	if got := b.Serial("a.example"); got != l.serial() {
 		t.Fatalf("not loaded after the error cleared: %q", got)
+	}
+}
+
+func TestBinder_Sync_RefusesUncoveredNames(t *testing.T) {
+	l := leaf(t, leafSpec{names: []string{"b.example"}}) // a leaf for b.example only
+	src := newFakeSource()
+	src.names["a"] = []string{"a.example"}
+	src.put("a", l.certPEM(), l.keyPEM(t))
+	b := New(nil)
+	if err := b.Sync(t.Context(), src); !errors.Is(err, ErrNameMismatch) {
+		t.Fatalf("Sync of a leaf for b.example that must serve a.example = %v, want %v", err, ErrNameMismatch)
+	}
+	if b.Serial("a.example") != "" || b.Serial("b.example") != "" {
+		t.Fatalf("refused certificate served: a=%q b=%q", b.Serial("a.example"), b.Serial("b.example"))
 	}
 }
 
@@ -243,6 +269,8 @@ func TestBinder_Watch_PicksUpChanges(t *testing.T) {
 	bad := leaf(t, leafSpec{names: []string{"a.example"}})
 	keyPEM1, keyPEM2 := a1.keyPEM(t), a2.keyPEM(t)
 	realNow := time.Now() // the synctest clock starts in 2000
+	// In the bubble, time.Sleep only advances the fake clock to Watch's next
+	// tick, and synctest.Wait waits for the pass that tick starts.
 	synctest.Test(t, func(t *testing.T) {
 		src := newFakeSource()
 		src.put("a", a1.certPEM(), keyPEM1)
@@ -329,50 +357,15 @@ func TestBinder_Watch_SurvivesPanicAndErrors(t *testing.T) {
 	}
 }
 
-// batchSource is a fakeSource that also loads in batches, as the store does.
-type batchSource struct {
-	*fakeSource
-	batches   int
-	batchLens []int
-}
-
-func (s *batchSource) LoadNamed(ctx context.Context, name string) ([]byte, []byte, []string, uint64, error) {
-	full, key, rev, err := s.LoadPEM(ctx, name)
-	return full, key, nil, rev, err
-}
-
-func (s *batchSource) LoadEach(ctx context.Context, names []string, fn func(string, []byte, []byte, []string, uint64)) error {
-	s.mu.Lock()
-	s.batches++
-	s.batchLens = append(s.batchLens, len(names))
-	type hit struct {
-		name string
-		c    fakeCert
-	}
-	var hits []hit
-	for _, n := range names {
-		if c, ok := s.certs[n]; ok && s.loadErr[n] == nil {
-			hits = append(hits, hit{n, c})
-		}
-	}
-	s.mu.Unlock()
-	for _, h := range hits {
-		fn(h.name, h.c.certPEM, h.c.keyPEM, nil, h.c.rev)
-	}
-	return nil
-}
-
-var _ BatchSource = (*batchSource)(nil)
-
-func TestBinder_Sync_BatchSourceLoadsInOneRead(t *testing.T) {
-	src := &batchSource{fakeSource: newFakeSource()}
+func TestBinder_Sync_LoadsChangesInOneRead(t *testing.T) {
+	src := newFakeSource()
 	var leaves []*issued
 	for i := range 5 {
 		l := leaf(t, leafSpec{names: []string{fmt.Sprintf("h%d.example", i)}})
 		leaves = append(leaves, l)
 		src.put(fmt.Sprintf("h%d", i), l.certPEM(), l.keyPEM(t))
 	}
-	src.loadErr["h4"] = errors.New("gone between reads")
+	src.hidden["h4"] = struct{}{} // gone between Revisions and Load
 	var log errorLog
 	b := New(&Options{OnError: log.onError})
 	err := b.Sync(t.Context(), src)
@@ -384,15 +377,35 @@ func TestBinder_Sync_BatchSourceLoadsInOneRead(t *testing.T) {
 			t.Fatalf("h%d: serving %q, want %s", i, got, l.serial())
 		}
 	}
-	if _, _, loads := src.counts(); src.batches != 1 || src.batchLens[0] != 5 || len(loads) != 0 {
-		t.Fatalf("%d batches of %v and single loads %v; want one batch of 5 and none", src.batches, src.batchLens, loads)
+	if _, _, loads := src.counts(); !slices.Equal(src.batchLens, []int{5}) || len(loads) != 5 {
+		t.Fatalf("Load calls of %v names for %v; want one call of 5, each name once", src.batchLens, loads)
 	}
 	// The missing one is retried on the next pass.
-	delete(src.loadErr, "h4")
+	delete(src.hidden, "h4")
 	if err := b.Sync(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.Serial("h4.example"); got != leaves[4].serial() || src.batches != 2 || src.batchLens[1] != 1 {
+	if got := b.Serial("h4.example"); got != leaves[4].serial() || !slices.Equal(src.batchLens, []int{5, 1}) {
 		t.Fatalf("retry: serving %q, batches %v", got, src.batchLens)
+	}
+}
+
+func TestBinder_Sync_LoadsInBatches(t *testing.T) {
+	src := newFakeSource()
+	const n = 2*batchSize + batchSize/2
+	for i := range n {
+		src.put(fmt.Sprintf("h%d", i), nil, nil) // refused, but loaded all the same
+	}
+	if err := New(nil).Sync(t.Context(), src); !errors.Is(err, ErrNoCertificate) {
+		t.Fatalf("Sync of certificates without PEM = %v, want %v", err, ErrNoCertificate)
+	}
+	_, _, loads := src.counts()
+	if want := []int{batchSize, batchSize, batchSize / 2}; !slices.Equal(src.batchLens, want) || len(loads) != n {
+		t.Fatalf("Load calls of %v names for %d names; want %v for %d", src.batchLens, len(loads), want, n)
+	}
+	for name, k := range loads {
+		if k != 1 {
+			t.Fatalf("%s asked for %d times, want once", name, k)
+		}
 	}
 }

@@ -19,12 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certctl/certctl"
 	"github.com/certctl/certctl/bindings"
 	"github.com/certctl/certctl/store"
 )
-
-// *store.DB is what a hot-reload binder follows.
-var _ bindings.BatchSource = (*store.DB)(nil)
 
 // pkiCA is a certificate authority made in the test: a root or an
 // intermediate.
@@ -284,7 +282,8 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 
 	var refused refusalLog
 	bd := bindings.New(&bindings.Options{Roots: binderRoots, OnError: refused.add})
-	if err := bd.Sync(ctx, db); err != nil {
+	src := certctl.BinderSource(db)
+	if err := bd.Sync(ctx, src); err != nil {
 		t.Fatalf("Sync of a good record: %v", err)
 	}
 	goodSerial := hex.EncodeToString(good.cert.SerialNumber.Bytes())
@@ -345,7 +344,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			v.CertPEM = garbage
 			return v
 		}, bindings.ErrNoCertificate},
-		// With the leaf unreadable, the first certificate of LoadPEM's full
+		// With the leaf unreadable, the first certificate of the loaded full
 		// chain is the intermediate: it is taken for the leaf and refused
 		// because the key is not its own.
 		{"GarbageNoPEMWithChain", func(seq int) store.Version {
@@ -382,7 +381,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			if err := db.Put(ctx, rec); err != nil {
 				t.Fatal(err)
 			}
-			err := bd.Sync(ctx, db)
+			err := bd.Sync(ctx, src)
 			if !errors.Is(err, tc.want) {
 				t.Errorf("Sync = %v, want an error matching %v", err, tc.want)
 			}
@@ -393,7 +392,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			servesGood(t, good)
 
 			// A refused revision is not tried again.
-			if err := bd.Sync(ctx, db); err != nil {
+			if err := bd.Sync(ctx, src); err != nil {
 				t.Errorf("second Sync with nothing changed = %v, want nil", err)
 			}
 			if n := refused.len() - before; n != 1 {
@@ -403,7 +402,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	}
 
 	// A leaf for other names than the record's domains: the store gives the
-	// binder the domains (bindings.NamedSource), so Sync refuses it.
+	// binder the domains (Loaded.Names), so Sync refuses it.
 	t.Run("OtherNames", func(t *testing.T) {
 		rec.AddVersion(inter.issue(t, []string{"b.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).
 			version(rec.NextSeq(), goodChain))
@@ -411,7 +410,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			t.Fatal(err)
 		}
 		before := refused.len()
-		if err := bd.Sync(ctx, db); !errors.Is(err, bindings.ErrNameMismatch) {
+		if err := bd.Sync(ctx, src); !errors.Is(err, bindings.ErrNameMismatch) {
 			t.Errorf("Sync of a leaf for b.example under a.example = %v, want %v", err, bindings.ErrNameMismatch)
 		}
 		if got := refused.since(before); len(got) != 1 || !errors.Is(got[0].err, bindings.ErrNameMismatch) {
@@ -484,7 +483,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			t.Fatal(err)
 		}
 		before := refused.len()
-		if err := bd.Sync(ctx, db); err != nil {
+		if err := bd.Sync(ctx, src); err != nil {
 			t.Fatalf("Sync of a good new version: %v", err)
 		}
 		if n := refused.len() - before; n != 0 {

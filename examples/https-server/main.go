@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certctl/certctl"
 	"github.com/certctl/certctl/bindings"
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
@@ -33,8 +34,9 @@ func main() {
 		os.Exit(1)
 	}
 	binder := bindings.New(&bindings.Options{Logger: log})
-	_ = binder.Sync(ctx, db)              // failures are logged; good certificates serve
-	go binder.Watch(ctx, db, time.Second) // renewals by the CLI or a daemon
+	src := certctl.BinderSource(db)
+	_ = binder.Sync(ctx, src)              // failures are logged; good certificates serve
+	go binder.Watch(ctx, src, time.Second) // renewals by the CLI or a daemon
 	if *manage {
 		svc := &renew.Service{Store: db, Logger: log, OnRenewed: func(_ context.Context, c *store.Certificate) {
 			v := c.ActiveVersion()

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names and meta keys of the stored layout.
+var (
+	bucketMeta     = []byte("meta")     // schema, generation
+	bucketCerts    = []byte("certs")    // name -> JSON Certificate
+	bucketRevs     = []byte("revs")     // name -> 8-byte revision
+	bucketDue      = []byte("due")      // 8-byte sortable Renewal.Next + name -> nil
+	bucketNext     = []byte("next")     // name -> 8-byte sortable Renewal.Next (to find its due key)
+	bucketAccounts = []byte("accounts") // directory + "\x00" + email -> JSON Account
+
+	keySchema     = []byte("schema")
+	keyGeneration = []byte("generation")
+)
+
+// allBuckets lists every bucket a store has.
+var allBuckets = [][]byte{bucketMeta, bucketCerts, bucketRevs, bucketDue, bucketNext, bucketAccounts}
+
+// buckets are the buckets of one transaction.
+type buckets struct {
+	meta, certs, revs, due, next, accounts *bolt.Bucket
+}
+
+// load fetches the buckets of tx and checks the schema.
+func (db *DB) load(tx *bolt.Tx) (*buckets, error) {
+	b := &buckets{
+		meta:     tx.Bucket(bucketMeta),
+		certs:    tx.Bucket(bucketCerts),
+		revs:     tx.Bucket(bucketRevs),
+		due:      tx.Bucket(bucketDue),
+		next:     tx.Bucket(bucketNext),
+		accounts: tx.Bucket(bucketAccounts),
+	}
+	if err := db.checkSchema(b.meta); err != nil {
+		return nil, err
+	}
+	if b.certs == nil || b.revs == nil || b.due == nil || b.next == nil || b.accounts == nil {
+		return nil, fmt.Errorf("store %s: buckets missing: %w", db.path, ErrNotStore)
+	}
+	return b, nil
+}
+
+// view runs fn in a read transaction.
+func (db *DB) view(ctx context.Context, fn func(*buckets) error) error {
+	return db.tx(ctx, false, func(tx *bolt.Tx) error {
+		b, err := db.load(tx)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// update runs fn in a write transaction and bumps the generation with it.
+// fn receives the generation the write will produce.
+func (db *DB) update(ctx context.Context, fn func(b *buckets, gen uint64) error) error {
+	if db.readOnly {
+		return fmt.Errorf("%s: %w", db.path, ErrReadOnly)
+	}
+	return db.tx(ctx, true, func(tx *bolt.Tx) error {
+		b, err := db.load(tx)
+		if err != nil {
+			return err
+		}
+		gen := b.generation() + 1
+		if err := fn(b, gen); err != nil {
+			return err
+		}
+		return b.meta.Put(keyGeneration, u64(gen))
+	})
+}
+
+func (b *buckets) generation() uint64 { return getU64(b.meta.Get(keyGeneration)) }
+
+func (b *buckets) revision(name string) uint64 { return getU64(b.revs.Get([]byte(name))) }
+
+// cert decodes the record of name; nil if absent.
+func (b *buckets) cert(name string) (*Certificate, error) {
+	v := b.certs.Get([]byte(name))
+	if v == nil {
+		return nil, nil
+	}
+	return b.decode(name, v)
+}
+
+// decode unmarshals a stored record (copying it out of the mmap) and sets
+// its revision.
+func (b *buckets) decode(name string, v []byte) (*Certificate, error) {
+	c := new(Certificate)
+	if err := json.Unmarshal(v, c); err != nil {
+		return nil, fmt.Errorf("%s: decoding record: %w", name, err)
+	}
+	c.Revision = b.revision(name)
+	return c, nil
+}
+
+// write stores one encoded record with its revision and due index entry.
+func (b *buckets) write(key, data []byte, next time.Time, rev uint64) error {
+	if err := b.unindex(key); err != nil {
+		return err
+	}
+	if !next.IsZero() {
+		t := u64(sortableTime(next))
+		if err := b.due.Put(append(t, key...), nil); err != nil {
+			return err
+		}
+		if err := b.next.Put(key, t); err != nil {
+			return err
+		}
+	}
+	if err := b.certs.Put(key, data); err != nil {
+		return err
+	}
+	return b.revs.Put(key, u64(rev))
+}
+
+// unindex removes the due index entry of key, if any.
+func (b *buckets) unindex(key []byte) error {
+	old := b.next.Get(key)
+	if old == nil {
+		return nil
+	}
+	if err := b.due.Delete(append(bytes.Clone(old), key...)); err != nil {
+		return err
+	}
+	return b.next.Delete(key)
+}
+
+// u64 encodes n as 8 big-endian bytes.
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n) }
+
+// getU64 decodes 8 big-endian bytes; anything else is 0.
+func getU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// Bounds of times that UnixNano represents.
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
+// sortableTime maps t to a uint64 whose big-endian bytes sort like t,
+// clamping times outside the UnixNano range.
+func sortableTime(t time.Time) uint64 {
+	var n int64
+	switch {
+	case t.Before(minNanoTime):
+		n = math.MinInt64
+	case t.After(maxNanoTime):
+		n = math.MaxInt64
+	default:
+		n = t.UnixNano()
+	}
+	return uint64(n) ^ (1 << 63)
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// ActivePEM is the active version of a certificate in the form a TLS server
+// loads it, as [DB.LoadActive] returns it.
+type ActivePEM struct {
+	// Name is the certificate's name.
+	Name string
+	// FullchainPEM is the leaf followed by its issuers.
+	FullchainPEM []byte
+	// KeyPEM is the private key.
+	KeyPEM []byte
+	// Domains are the names the certificate must serve.
+	Domains []string
+	// Revision is the record's revision.
+	Revision uint64
+}
+
+// LoadActive reads the active versions of the certificates called names in
+// one read transaction, in the order of names. A name without a record or
+// without an active version is left out. The values are copied out of the
+// transaction: the caller owns them. It lets a hot-reload binder follow the
+// store without this package knowing the binder (the certctl package adapts
+// it).
+func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, error) {
+	out := make([]ActivePEM, 0, len(names))
+	err := db.view(ctx, func(b *buckets) error {
+		for _, name := range names {
+			c, err := b.cert(name)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				continue
+			}
+			if v := c.ActiveVersion(); v != nil {
+				out = append(out, ActivePEM{Name: name, FullchainPEM: fullchain(v), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading certificates: %w", err)
+	}
+	return out, nil
+}
+
+// fullchain returns v's leaf followed by its chain.
+func fullchain(v *Version) []byte {
+	full := make([]byte, 0, len(v.CertPEM)+1+len(v.ChainPEM))
+	full = append(full, v.CertPEM...)
+	if len(full) > 0 && full[len(full)-1] != '\n' && len(v.ChainPEM) > 0 {
+		full = append(full, '\n')
+	}
+	return append(full, v.ChainPEM...)
+}
