@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/certctl/certctl/internal/certpem"
 )
 
 // ActivePEM is the active version of a certificate in the form a TLS server
@@ -38,7 +40,7 @@ func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, erro
 				continue
 			}
 			if v := c.ActiveVersion(); v != nil {
-				out = append(out, ActivePEM{Name: name, FullchainPEM: fullchain(v), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
+				out = append(out, ActivePEM{Name: name, FullchainPEM: certpem.Fullchain(v.CertPEM, v.ChainPEM), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
 			}
 		}
 		return nil
@@ -47,14 +49,4 @@ func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, erro
 		return nil, fmt.Errorf("loading certificates: %w", err)
 	}
 	return out, nil
-}
-
-// fullchain returns v's leaf followed by its chain.
-func fullchain(v *Version) []byte {
-	full := make([]byte, 0, len(v.CertPEM)+1+len(v.ChainPEM))
-	full = append(full, v.CertPEM...)
-	if len(full) > 0 && full[len(full)-1] != '\n' && len(v.ChainPEM) > 0 {
-		full = append(full, '\n')
-	}
-	return append(full, v.ChainPEM...)
 }

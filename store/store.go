@@ -74,8 +74,10 @@ type Store interface {
 }
 
 // updateAttempts is how many times Update tries before giving up on
-// conflicts.
-const updateAttempts = 12
+// conflicts. With the back-off below (at most 128 ms a try) that is a few
+// seconds of contention at worst; writers that hold the certificate's lock,
+// as renew's do, never get near it.
+const updateAttempts = 40
 
 // RecordStore is the part of a [Store] that [Update] uses.
 type RecordStore interface {
