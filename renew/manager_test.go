@@ -12,6 +12,21 @@ import (
 	"github.com/certctl/certctl/store"
 )
 
+// runManager runs a Manager over svc with an hourly schedule (so only its
+// wake-ups at due times renew) and returns its events. ctx ends after limit,
+// a liveness bound; stop ends the run and returns Run's error.
+func runManager(t *testing.T, svc *renew.Service, buf int, limit time.Duration) (ctx context.Context, events <-chan renew.Event, stop func() error) {
+	t.Helper()
+	m := &renew.Manager{Service: svc, Schedule: "@every 1h", MinInterval: 50 * time.Millisecond}
+	events, unsubscribe := m.Subscribe(buf)
+	t.Cleanup(unsubscribe)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	return ctx, events, func() error { cancel(); return <-done }
+}
+
 // A manager left alone renews short-lived certificates again and again
 // before they expire, keeping the last five versions.
 func TestManager_Run_RenewsShortLivedRepeatedly(t *testing.T) {
@@ -20,13 +35,7 @@ func TestManager_Run_RenewsShortLivedRepeatedly(t *testing.T) {
 	for _, n := range names {
 		e.mustIssue(t, n, n)
 	}
-	m := &renew.Manager{Service: e.svc, Schedule: "@every 1h", MinInterval: 50 * time.Millisecond}
-	events, unsubscribe := m.Subscribe(256)
-	defer unsubscribe()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	ctx, events, stop := runManager(t, e.svc, 256, 60*time.Second)
 
 	renewals := map[string]int{}
 	var mu sync.Mutex
@@ -52,8 +61,7 @@ func TestManager_Run_RenewsShortLivedRepeatedly(t *testing.T) {
 			t.Fatalf("timed out; renewals: %v", renewals)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	for _, n := range names {
@@ -107,13 +115,7 @@ func TestManager_OnRenewedSwapsBeforeEvent(t *testing.T) {
 	if err := binder.Set(c.Name, append(append([]byte{}, v.CertPEM...), v.ChainPEM...), v.KeyPEM, c.Domains); err != nil {
 		t.Fatal(err)
 	}
-	m := &renew.Manager{Service: e.svc, Schedule: "@every 1h", MinInterval: 50 * time.Millisecond}
-	events, unsubscribe := m.Subscribe(16)
-	defer unsubscribe()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	ctx, events, stop := runManager(t, e.svc, 16, 30*time.Second)
 	for renewed := 0; renewed < 2; {
 		select {
 		case ev := <-events:
@@ -131,6 +133,5 @@ func TestManager_OnRenewedSwapsBeforeEvent(t *testing.T) {
 			t.Fatal("no renewal")
 		}
 	}
-	cancel()
-	<-done
+	_ = stop()
 }

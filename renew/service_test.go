@@ -66,13 +66,20 @@ func (e *env) mustIssue(t *testing.T, name string, domains ...string) renew.Resu
 	return r
 }
 
-// verifyActive checks the stored active version against Pebble's root.
-func (e *env) verifyActive(t *testing.T, name string) *store.Version {
+// mustGet reads the certificate called name or fails the test.
+func mustGet(t *testing.T, db *store.DB, name string) *store.Certificate {
 	t.Helper()
-	c, err := e.db.Get(context.Background(), name)
+	c, err := db.Get(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// verifyActive checks the stored active version against Pebble's root.
+func (e *env) verifyActive(t *testing.T, name string) *store.Version {
+	t.Helper()
+	c := mustGet(t, e.db, name)
 	v := c.ActiveVersion()
 	pc, err := acme.ParseCertificate(append(append([]byte{}, v.CertPEM...), v.ChainPEM...), v.KeyPEM)
 	if err != nil {

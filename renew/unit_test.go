@@ -126,14 +126,7 @@ func (e *unitEnv) issue(t *testing.T, name string, bindings ...store.FileBinding
 	return r
 }
 
-func (e *unitEnv) get(t *testing.T, name string) *store.Certificate {
-	t.Helper()
-	c, err := e.db.Get(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func (e *unitEnv) get(t *testing.T, name string) *store.Certificate { return mustGet(t, e.db, name) }
 
 // A 90-day certificate is not due with more than a third of its life left
 // (no order), is due after, and its renewal names the one it replaces.

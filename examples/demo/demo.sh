@@ -22,17 +22,23 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '$ certctl %s\n' "$*"; "$BIN" "${GLOBALS[@]}" "$@"; }
+# wait_for LOG PATTERN PID: wait up to 10 s for PATTERN in LOG, written by
+# the background process PID; show the log and fail if it exits or times out.
+wait_for() {
+	for _ in $(seq 1 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$1"
+	exit 1
+}
 
 step "Starting the sandbox CA (Pebble inside certctl) on $LISTEN"
 "$BIN" sandbox --listen "$LISTEN" --http-port "$HTTP_PORT" --validity 24h \
 	--ca-out "$WORK/sandbox-ca.pem" --root-out "$WORK/sandbox-root.pem" >"$WORK/sandbox.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
-	grep -q "Sandbox ACME CA ready" "$WORK/sandbox.log" 2>/dev/null && break
-	kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$WORK/sandbox.log"; exit 1; }
-	sleep 0.1
-done
-grep -q "Sandbox ACME CA ready" "$WORK/sandbox.log" || { cat "$WORK/sandbox.log"; exit 1; }
+wait_for "$WORK/sandbox.log" "Sandbox ACME CA ready" $!
 cat "$WORK/sandbox.log"
 
 GLOBALS=(--store "$WORK/certctl.db" --directory "https://$LISTEN/dir" --ca-cert "$WORK/sandbox-ca.pem" --email demo@example.com)
@@ -85,11 +91,7 @@ step "Starting a second sandbox whose certificates live 20 seconds"
 "$BIN" sandbox --listen "$LISTEN2" --http-port "$HTTP_PORT2" --validity 20s \
 	--ca-out "$WORK/sandbox2-ca.pem" --root-out "$WORK/sandbox2-root.pem" >"$WORK/sandbox2.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
-	grep -q "Sandbox ACME CA ready" "$WORK/sandbox2.log" 2>/dev/null && break
-	sleep 0.1
-done
-grep -q "Sandbox ACME CA ready" "$WORK/sandbox2.log" || { cat "$WORK/sandbox2.log"; exit 1; }
+wait_for "$WORK/sandbox2.log" "Sandbox ACME CA ready" $!
 GLOBALS=(--store "$WORK/live.db" --directory "https://$LISTEN2/dir" --ca-cert "$WORK/sandbox2-ca.pem" --email demo@example.com)
 run issue -d demo-live.test --http-addr "127.0.0.1:$HTTP_PORT2" --agree-tos
 
@@ -98,11 +100,7 @@ go build -o "$WORK/https-server" ./examples/https-server
 go build -o "$WORK/probe" ./examples/probe
 SSL_CERT_FILE="$WORK/sandbox2-ca.pem" "$WORK/https-server" --store "$WORK/live.db" --listen "$HTTPS_ADDR" --manage >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
-	grep -q "msg=serving" "$WORK/server.log" 2>/dev/null && break
-	sleep 0.1
-done
-grep -q "msg=serving" "$WORK/server.log" || { cat "$WORK/server.log"; exit 1; }
+wait_for "$WORK/server.log" "msg=serving" $!
 
 step "Requesting https://demo-live.test/ in a loop while the certificate is renewed three times"
 "$WORK/probe" -addr "$HTTPS_ADDR" -name demo-live.test -root "$WORK/sandbox2-root.pem" -changes 3 -timeout 150s

@@ -73,11 +73,8 @@ func NewCmdAccount(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]string{"directory": a.Directory, "email": a.Email, "uri": a.URI})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Account %s at %s: %s\n", orDash(a.Email), a.Directory, a.URI)
-			return err
+			return g.report(cmd.OutOrStdout(), map[string]string{"directory": a.Directory, "email": a.Email, "uri": a.URI},
+				"Account %s at %s: %s", orDash(a.Email), a.Directory, a.URI)
 		},
 	}
 	reg.Flags().BoolVar(&agree, "agree-tos", false, "agree to the CA's terms of service")

@@ -134,7 +134,7 @@ func TestBinary_ListWhileAnotherProcessWrites(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("list while writing: exit %d: %s", code, errs)
 			}
-			var entries []listEntry
+			var entries []cli.ListEntry
 			if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 3 {
 				t.Fatalf("list while writing: %d entries, %v\n%s", len(entries), err, out)
 			}

@@ -10,12 +10,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,26 +73,14 @@ func (h *harness) mustRun(args ...string) string {
 	return out
 }
 
-type listEntry struct {
-	Name          string     `json:"name"`
-	Domains       []string   `json:"domains"`
-	Serial        string     `json:"serial"`
-	NotBefore     *time.Time `json:"not_before"`
-	NotAfter      *time.Time `json:"not_after"`
-	NextRenewal   *time.Time `json:"next_renewal"`
-	RenewalReason string     `json:"renewal_reason"`
-	Status        string     `json:"status"`
-	LastError     string     `json:"last_error"`
-}
-
-func (h *harness) list() map[string]listEntry {
+func (h *harness) list() map[string]cli.ListEntry {
 	h.t.Helper()
 	out := h.mustRun("list", "--output", "json")
-	var entries []listEntry
+	var entries []cli.ListEntry
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		h.t.Fatalf("list JSON: %v\n%s", err, out)
 	}
-	m := map[string]listEntry{}
+	m := map[string]cli.ListEntry{}
 	for _, e := range entries {
 		m[e.Name] = e
 	}
@@ -514,5 +504,22 @@ func readOnlyDirAsNobody(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
 		t.Errorf("files created in a read-only directory: %v", entries)
+	}
+}
+
+// The JSON of `certctl list` has exactly the documented keys (README.md):
+// scripts rely on them, so a rename or removal must fail here.
+func TestCLI_List_JSONSchema(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	h.mustRun("issue", "-d", "schema.example", "--http-addr", h.httpAddr(), "--agree-tos")
+	var rows []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(h.mustRun("list", "--output", "json")), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("list JSON: %v (%d rows)", err, len(rows))
+	}
+	want := []string{"attempts", "challenge", "directory", "domains", "key_type", "last_error", "name", "next_renewal",
+		"not_after", "not_before", "renewal_reason", "serial", "status", "versions"}
+	got := slices.Sorted(maps.Keys(rows[0]))
+	if !slices.Equal(got, want) {
+		t.Fatalf("list keys %v, want %v", got, want)
 	}
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/renew"
@@ -77,14 +75,10 @@ func runConfigure(cmd *cobra.Command, o *configureOptions, name string) error {
 	if c == nil {
 		return deployErr
 	}
-	w := cmd.OutOrStdout()
-	if o.g.json() {
-		if err := writeJSON(w, map[string]any{"name": name, "bindings": c.Bindings, "hooks": c.Hooks}); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(w, "Configured %s: %d file binding(s), hooks pre=%q deploy=%q post=%q failure=%q\n", name,
-			len(c.Bindings), c.Hooks.Pre, c.Hooks.Deploy, c.Hooks.Post, c.Hooks.Failure)
+	if err := o.g.report(cmd.OutOrStdout(), map[string]any{"name": name, "bindings": c.Bindings, "hooks": c.Hooks},
+		"Configured %s: %d file binding(s), hooks pre=%q deploy=%q post=%q failure=%q", name,
+		len(c.Bindings), c.Hooks.Pre, c.Hooks.Deploy, c.Hooks.Post, c.Hooks.Failure); err != nil {
+		return err
 	}
 	return deployErr
 }

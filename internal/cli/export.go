@@ -31,11 +31,8 @@ func NewCmdExport(g *globals) *cobra.Command {
 			if _, err := export.WriteDir(dir, v.CertPEM, v.ChainPEM, v.KeyPEM); err != nil {
 				return fmt.Errorf("%s: exporting: %w", c.Name, err)
 			}
-			if g.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]string{"name": c.Name, "serial": v.Serial, "dir": dir})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Exported %s (serial %s) to %s\n", c.Name, v.Serial, dir)
-			return err
+			return g.report(cmd.OutOrStdout(), map[string]string{"name": c.Name, "serial": v.Serial, "dir": dir},
+				"Exported %s (serial %s) to %s", c.Name, v.Serial, dir)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the PEM files to (created 0700 if missing)")

@@ -12,9 +12,10 @@ import (
 	"github.com/certctl/certctl/store"
 )
 
-// certJSON is the stable JSON schema of `certctl list` (documented in
-// README.md). Fields are only ever added, never renamed or removed.
-type certJSON struct {
+// ListEntry is one element of the stable JSON schema of `certctl list`
+// (documented in README.md). Fields are only ever added, never renamed or
+// removed; TestCLI_List_JSONSchema pins the names.
+type ListEntry struct {
 	Name          string     `json:"name"`
 	Domains       []string   `json:"domains"`
 	Serial        string     `json:"serial"`
@@ -32,9 +33,9 @@ type certJSON struct {
 }
 
 // toJSON describes c at now.
-func toJSON(c *store.Certificate, now time.Time) certJSON {
+func toJSON(c *store.Certificate, now time.Time) ListEntry {
 	d := renew.Policy{}.Decide(c, now)
-	j := certJSON{
+	j := ListEntry{
 		Name: c.Name, Domains: c.Domains, NextRenewal: timePtr(d.At), RenewalReason: d.Reason,
 		Status: string(renew.StatusOf(c, d, now)), LastError: c.Renewal.LastError, Attempts: c.Renewal.Attempts,
 		KeyType: c.KeyType, Challenge: c.Challenge.Type, Directory: c.Directory, Versions: len(c.Versions),
@@ -67,7 +68,7 @@ func NewCmdList(g *globals) *cobra.Command {
 				return err
 			}
 			now := g.deps.Now()
-			rows := make([]certJSON, 0, len(certs))
+			rows := make([]ListEntry, 0, len(certs))
 			for _, c := range certs {
 				rows = append(rows, toJSON(c, now))
 			}

@@ -69,6 +69,16 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 	return nil
 }
 
+// report writes the outcome of a command: v as JSON with --output json,
+// otherwise one line of text made from format and args.
+func (g *globals) report(w io.Writer, v any, format string, args ...any) error {
+	if g.json() {
+		return writeJSON(w, v)
+	}
+	_, err := fmt.Fprintf(w, format+"\n", args...)
+	return err
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

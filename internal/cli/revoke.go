@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -22,11 +21,7 @@ func NewCmdRevoke(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, db, err := g.getCert(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			svc, err := g.service(db, serviceOptions{})
+			svc, err := g.certService(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -34,11 +29,8 @@ func NewCmdRevoke(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"name": args[0], "serial": v.Serial, "revoked": true, "reason": code})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s (serial %s, reason %d)\n", args[0], v.Serial, code)
-			return err
+			return g.report(cmd.OutOrStdout(), map[string]any{"name": args[0], "serial": v.Serial, "revoked": true, "reason": code},
+				"Revoked %s (serial %s, reason %d)", args[0], v.Serial, code)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "unspecified", "reason: unspecified, keyCompromise, superseded, cessationOfOperation (or its RFC 5280 code)")

@@ -1,10 +1,6 @@
 package cli
 
-import (
-	"fmt"
-
-	"github.com/spf13/cobra"
-)
+import "github.com/spf13/cobra"
 
 // NewCmdRollback returns `certctl rollback`.
 func NewCmdRollback(g *globals) *cobra.Command {
@@ -13,11 +9,7 @@ func NewCmdRollback(g *globals) *cobra.Command {
 		Short: "Re-activate the previous valid version of a certificate",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, db, err := g.getCert(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			svc, err := g.service(db, serviceOptions{})
+			svc, err := g.certService(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -28,12 +20,8 @@ func NewCmdRollback(g *globals) *cobra.Command {
 				return deployErr
 			}
 			v := c.ActiveVersion()
-			if g.json() {
-				err = writeJSON(cmd.OutOrStdout(), map[string]any{"name": c.Name, "serial": v.Serial, "version": v.Seq})
-			} else {
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Rolled back %s to version %d (serial %s, expires %s)\n", c.Name, v.Seq, v.Serial, fmtTime(v.NotAfter))
-			}
-			if err != nil {
+			if err := g.report(cmd.OutOrStdout(), map[string]any{"name": c.Name, "serial": v.Serial, "version": v.Seq},
+				"Rolled back %s to version %d (serial %s, expires %s)", c.Name, v.Seq, v.Serial, fmtTime(v.NotAfter)); err != nil {
 				return err
 			}
 			return deployErr

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
@@ -58,6 +60,17 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 		s.Notifier = renew.NewNotifier(o.webhook, nil, g.logger)
 	}
 	return s, nil
+}
+
+// certService checks name, opens the store, makes sure the certificate
+// exists (an unknown name is a usage error) and builds the service over the
+// store, for the commands that act on one stored certificate.
+func (g *globals) certService(cmd *cobra.Command, name string) (*service, error) {
+	_, db, err := g.getCert(cmd, name)
+	if err != nil {
+		return nil, err
+	}
+	return g.service(db, serviceOptions{})
 }
 
 // close delivers the notifications still pending, for at most 30 seconds.

@@ -25,7 +25,7 @@ type versionJSON struct {
 // showJSON is the JSON schema of `certctl show`: the list fields plus the
 // settings and versions.
 type showJSON struct {
-	certJSON
+	ListEntry
 	Email          string          `json:"email"`
 	Profile        string          `json:"profile"`
 	PreferredChain string          `json:"preferred_chain"`
@@ -46,7 +46,7 @@ func NewCmdShow(g *globals) *cobra.Command {
 				return err
 			}
 			now := g.deps.Now()
-			j := showJSON{certJSON: toJSON(c, now), Email: c.Email, Profile: c.Profile,
+			j := showJSON{ListEntry: toJSON(c, now), Email: c.Email, Profile: c.Profile,
 				PreferredChain: c.PreferredChain, ChallengeInfo: c.Challenge, ARI: c.ARI}
 			for _, v := range c.Versions {
 				j.VersionList = append(j.VersionList, versionJSON{Seq: v.Seq, Active: v.Seq == c.Active, Serial: v.Serial,
