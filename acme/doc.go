@@ -34,7 +34,8 @@
 //     (which name the failed domain of a [*ValidationError]), network errors
 //     ([*UnreachableError]); and whether a refused order may be retried
 //     without "replaces".
-//   - certificate.go: [KeyType], [Certificate] and its parsing and checks.
+//   - certificate.go: [KeyType], [Certificate] and its checks; the PEM
+//     parsing itself is internal/certpem's.
 //   - names.go: [NormalizeDomains] and friends; directory.go: [ResolveDirectory],
 //     [NewHTTPClient] and CA trust; log.go: lego's logger routed to slog.
 package acme

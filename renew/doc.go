@@ -1,12 +1,23 @@
 // Package renew decides when certificates are due and renews them.
 //
-// Its types: [Policy] is the pure renewal rule (the CA's ARI window, else a
-// third of the lifetime left, half for short-lived certificates, with
-// per-certificate jitter) and its [Decision]; [Service] issues, renews,
-// revokes and rolls back the certificates of a store, each under its
-// per-certificate lock, runs their hooks ([HookEnv]) and file bindings, and
-// reports a [Result] per certificate; [Manager] runs a Service unattended on a
-// cron schedule and at each earliest due time, publishing [Event]s;
-// [Metrics] exports it all to Prometheus; [Notifier] posts [Notification]s to
-// a webhook.
+// Its types: [Policy] is the pure renewal rule and [Policy.Decide] its one
+// entry point (the CA's ARI window, else a third of the lifetime left, half
+// for short-lived certificates, with per-certificate jitter, then failure
+// back-off), giving a [Decision]; [Service] issues, renews, configures
+// ([Settings]), deploys, revokes, rolls back and removes the certificates of
+// a [Store], each under its per-certificate lock, and reports a [Result] per
+// certificate; it reaches CAs through [Issuers] ([Accounts], the account
+// registry, gives an [Issuer] per CA and account, which *acme.Client is);
+// [Manager] runs a Service unattended on a cron schedule and at each
+// earliest due time, publishing [Event]s; [Metrics] exports it all to
+// Prometheus; [Notifier] posts [Notification]s to a webhook; hooks get a
+// [HookEnv].
+//
+// Files: policy.go (Decide, Status, RetryAt), service.go (Service, Issue,
+// Renew, RenewMany), obtain.go (the steps of one renewal: order, validate,
+// commit, activate or fail, and ARI), operations.go (Revoke, Rollback,
+// Remove, Deploy), settings.go (Configure and the one merge rule),
+// accounts.go, interfaces.go (Store, Issuer, Issuers), deploy.go (file
+// bindings, hooks, notifications of one certificate), hooks.go, hookcheck.go,
+// manager.go, metrics.go, notify.go.
 package renew

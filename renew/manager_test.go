@@ -106,13 +106,13 @@ func TestManager_OnRenewedSwapsBeforeEvent(t *testing.T) {
 	binder := bindings.New(&bindings.Options{Roots: roots})
 	e.svc.OnRenewed = func(_ context.Context, c *store.Certificate) {
 		v := c.ActiveVersion()
-		if err := binder.Set(c.Name, append(append([]byte{}, v.CertPEM...), v.ChainPEM...), v.KeyPEM, c.Domains); err != nil {
+		if err := binder.Set(c.Name, v.Fullchain(), v.KeyPEM, c.Domains); err != nil {
 			t.Errorf("binder refused a renewed certificate: %v", err)
 		}
 	}
 	c, _ := e.db.Get(context.Background(), "swap.example")
 	v := c.ActiveVersion()
-	if err := binder.Set(c.Name, append(append([]byte{}, v.CertPEM...), v.ChainPEM...), v.KeyPEM, c.Domains); err != nil {
+	if err := binder.Set(c.Name, v.Fullchain(), v.KeyPEM, c.Domains); err != nil {
 		t.Fatal(err)
 	}
 	ctx, events, stop := runManager(t, e.svc, 16, 30*time.Second)

@@ -81,7 +81,7 @@ func (e *env) verifyActive(t *testing.T, name string) *store.Version {
 	t.Helper()
 	c := mustGet(t, e.db, name)
 	v := c.ActiveVersion()
-	pc, err := acme.ParseCertificate(append(append([]byte{}, v.CertPEM...), v.ChainPEM...), v.KeyPEM)
+	pc, err := acme.ParseCertificate(v.Fullchain(), v.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-
-	"github.com/certctl/certctl/internal/certpem"
 )
 
 // ActivePEM is the active version of a certificate in the form a TLS server
@@ -40,7 +38,7 @@ func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, erro
 				continue
 			}
 			if v := c.ActiveVersion(); v != nil {
-				out = append(out, ActivePEM{Name: name, FullchainPEM: certpem.Fullchain(v.CertPEM, v.ChainPEM), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
+				out = append(out, ActivePEM{Name: name, FullchainPEM: v.Fullchain(), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
 			}
 		}
 		return nil

@@ -175,6 +175,10 @@ type RenewalState struct {
 	DeployError string `json:"deploy_error,omitempty"`
 }
 
+// Fullchain returns a new slice holding the leaf followed by its issuers,
+// the form TLS servers load.
+func (v *Version) Fullchain() []byte { return certpem.Fullchain(v.CertPEM, v.ChainPEM) }
+
 // Account is one ACME account: one per (directory, email).
 type Account struct {
 	// Directory is the ACME directory URL.

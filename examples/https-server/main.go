@@ -40,7 +40,7 @@ func main() {
 	if *manage {
 		svc := &renew.Service{Store: db, Logger: log, OnRenewed: func(_ context.Context, c *store.Certificate) {
 			v := c.ActiveVersion()
-			_ = binder.Set(c.Name, append(v.CertPEM, v.ChainPEM...), v.KeyPEM, c.Domains)
+			_ = binder.Set(c.Name, v.Fullchain(), v.KeyPEM, c.Domains)
 		}}
 		go (&renew.Manager{Service: svc}).Run(ctx)
 	}
