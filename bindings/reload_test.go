@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/certctl/certctl/internal/testpki"
 )
 
 // TestBinder_Set_ZeroDowntime swaps the certificate of a live HTTPS server 100
@@ -27,10 +29,10 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 		deadline               = 60 * time.Second
 	)
 	names := []string{"app.example"}
-	key := mustECKey(t) // one key for all versions (as with a key-reusing renewal) keeps set-up fast
-	versions := make([]*issued, swaps+1)
+	key := testpki.NewKey(t) // one key for all versions (as with a key-reusing renewal) keeps set-up fast
+	versions := make([]*testpki.Leaf, swaps+1)
 	for k := range versions {
-		versions[k] = leaf(t, leafSpec{names: names, key: key, serial: big.NewInt(int64(1_000_000 + k))})
+		versions[k] = issue(t, testpki.LeafSpec{Names: names, Key: key, Serial: big.NewInt(int64(1_000_000 + k))})
 	}
 	serialIndex := func(s *big.Int) int { return int(s.Int64() - 1_000_000) }
 
@@ -43,7 +45,7 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
-	roots := pki(t).root.pool()
+	roots := pki(t).root.Pool()
 	newClientConfig := func() *tls.Config {
 		// No ClientSessionCache: every handshake is a full one.
 		return &tls.Config{ServerName: "app.example", RootCAs: roots}
@@ -189,7 +191,7 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 			t.Errorf("keep-alive %d presents version %d, want the original 0", i, got)
 		}
 	}
-	if got, want := b.Serial("app.example"), versions[swaps].serial(); got != want {
+	if got, want := b.Serial("app.example"), versions[swaps].Serial(); got != want {
 		t.Errorf("Serial = %s, want %s", got, want)
 	}
 	t.Logf("%d full handshakes by %d clients during %d swaps, 0 failures", handshakes.Load(), clients, swaps)
