@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,11 +91,25 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 		stop       atomic.Bool
 		failures   atomic.Int64
 		handshakes atomic.Int64
-		latest     [clients]atomic.Int64 // newest version index each client has seen
 		wg         sync.WaitGroup
 		errMu      sync.Mutex
 		firstErr   error
+
+		// The clients' progress, broadcast on progressed at every change.
+		progressMu sync.Mutex
+		progressed = sync.NewCond(&progressMu)
+		latest     [clients]int // newest version index each client has seen, -1 before its first handshake
+		stopped    int          // clients that have left their loop
 	)
+	for i := range latest {
+		latest[i] = -1
+	}
+	report := func(f func()) {
+		progressMu.Lock()
+		f()
+		progressMu.Unlock()
+		progressed.Broadcast()
+	}
 	fail := func(err error) {
 		failures.Add(1)
 		errMu.Lock()
@@ -107,6 +122,7 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 	start := time.Now()
 	for i := range clients {
 		wg.Go(func() {
+			defer report(func() { stopped++ })
 			prev := 0
 			for n := 0; n < maxHandshakesPerClient && !stop.Load() && time.Since(start) < deadline; n++ {
 				c, err := tls.Dial("tcp", addr, newClientConfig())
@@ -124,31 +140,31 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 					fail(fmt.Errorf("client %d saw version %d after %d", i, k, prev))
 				}
 				prev = k
-				latest[i].Store(int64(k))
+				report(func() { latest[i] = k })
 				handshakes.Add(1)
 			}
 		})
 	}
 
-	// Let every client complete a handshake before the first swap.
+	// waitAll waits until every client has seen version k or later; it
+	// reports false when a client stopped first (at the deadline, or at its
+	// handshake bound), as it can see no newer version.
 	waitAll := func(k int) bool {
-		for time.Since(start) < deadline {
-			all := true
-			for i := range clients {
-				if latest[i].Load() < int64(k) {
-					all = false
-					break
-				}
-			}
-			if all {
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		for {
+			if slices.Min(latest[:]) >= k {
 				return true
 			}
-			time.Sleep(time.Millisecond)
+			if stopped > 0 {
+				return false
+			}
+			progressed.Wait()
 		}
-		return false
 	}
-	for time.Since(start) < deadline && handshakes.Load() < clients {
-		time.Sleep(time.Millisecond)
+	// Let every client complete a handshake before the first swap.
+	if !waitAll(0) {
+		t.Fatalf("clients did not all complete a handshake within %v", deadline)
 	}
 
 	for k := 1; k <= swaps; k++ {
