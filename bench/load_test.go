@@ -2,21 +2,12 @@ package bench
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,21 +15,23 @@ import (
 
 	"github.com/certctl/certctl"
 	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/internal/testpki"
 	"github.com/certctl/certctl/store"
 )
 
 // storeVersion names the layout of the generated 10k store in its cache file
 // name. Change it whenever buildStore writes something different, so a cached
 // store built by older code is not reused.
-const storeVersion = "v1"
+const storeVersion = "v2"
 
 // loadCerts is the number of certificates of the load benchmarks.
 const loadCerts = 10_000
 
-// leafLifetime is how long the generated leaves are valid; a cached store is
+// leafLifetime is how long the generated leaves are valid (as an ACME CA
+// issues them, and well within the year of testpki's root); a cached store is
 // rebuilt when they expire within minLeft.
 const (
-	leafLifetime = 365 * 24 * time.Hour
+	leafLifetime = 90 * 24 * time.Hour
 	minLeft      = 7 * 24 * time.Hour
 )
 
@@ -114,9 +107,7 @@ func cachedStore(b *testing.B) string {
 	defer os.RemoveAll(tmp)
 	start := time.Now()
 	built := filepath.Join(tmp, "certctl.db")
-	if err := buildStore(b.Context(), built, loadCerts); err != nil {
-		b.Fatal(err)
-	}
+	buildStore(b, built, loadCerts)
 	if err := os.Rename(built, path); err != nil {
 		b.Fatal(err)
 	}
@@ -189,139 +180,40 @@ func copyStore(b *testing.B, src string) *store.DB {
 
 // buildStore creates a store at path holding n certificates named
 // certName(i), each with its own P-256 key and a leaf signed by one shared
-// intermediate (stored as the chain). Keys are made on every CPU while one
-// goroutine writes the records.
-func buildStore(ctx context.Context, path string, n int) error {
+// intermediate (stored as the chain).
+func buildStore(tb testing.TB, path string, n int) {
+	tb.Helper()
 	db, err := store.Open(path, nil)
 	if err != nil {
-		return err
+		tb.Fatal(err)
 	}
 	now := time.Now()
-	rootKey, root, err := makeCert(nil, nil, pkix.Name{CommonName: "Bench Root"}, nil, now.Add(-time.Hour), now.Add(2*leafLifetime))
-	if err != nil {
-		return err
-	}
-	interKey, inter, err := makeCert(root, rootKey, pkix.Name{CommonName: "Bench Intermediate"}, nil, now.Add(-time.Hour), now.Add(2*leafLifetime))
-	if err != nil {
-		return err
-	}
-	chainPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw})
-
-	type made struct {
-		i   int
-		v   store.Version
-		err error
-	}
-	jobs := make(chan int)
-	results := make(chan made)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for i := range jobs {
-				v, err := makeVersion(inter, interKey, certName(i), chainPEM, now)
-				select {
-				case results <- made{i, v, err}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-	go func() {
-		defer close(jobs)
-		for i := range n {
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(results) }()
-
-	for m := range results {
-		if m.err != nil {
-			return m.err
-		}
+	inter := testpki.NewRoot(tb, "Bench Root").SubCA(tb, "Bench Intermediate", now.Add(-time.Hour), now.Add(2*leafLifetime))
+	chainPEM := inter.PEM()
+	for i := range n {
+		l := inter.Issue(tb, testpki.LeafSpec{Names: []string{certName(i)}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(leafLifetime)})
 		c := &store.Certificate{
-			Name:      certName(m.i),
-			Domains:   []string{certName(m.i)},
+			Name:      certName(i),
+			Domains:   []string{certName(i)},
 			KeyType:   "ec256",
 			Challenge: store.Challenge{Type: "http-01", HTTPAddr: "127.0.0.1:5002"},
 			Directory: "https://127.0.0.1:14000/dir",
-			Renewal:   store.RenewalState{Next: m.v.NotAfter.Add(-leafLifetime / 3), Reason: "bench"},
+			Renewal:   store.RenewalState{Next: l.Cert.NotAfter.Add(-leafLifetime / 3), Reason: "bench"},
 		}
-		c.AddVersion(m.v)
-		if err := db.Put(ctx, c); err != nil {
-			return err
+		c.AddVersion(store.Version{
+			Seq:       1,
+			Serial:    l.Serial(),
+			CertPEM:   l.CertPEM(),
+			ChainPEM:  chainPEM,
+			KeyPEM:    l.KeyPEM(tb),
+			NotBefore: l.Cert.NotBefore,
+			NotAfter:  l.Cert.NotAfter,
+			Issued:    now,
+		})
+		if err := db.Put(tb.Context(), c); err != nil {
+			tb.Fatal(err)
 		}
 	}
-	return nil
-}
-
-// makeVersion issues a leaf for name from the intermediate.
-func makeVersion(inter *x509.Certificate, interKey *ecdsa.PrivateKey, name string, chainPEM []byte, now time.Time) (store.Version, error) {
-	key, leaf, err := makeCert(inter, interKey, pkix.Name{CommonName: name}, []string{name}, now.Add(-time.Hour), now.Add(leafLifetime))
-	if err != nil {
-		return store.Version{}, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return store.Version{}, err
-	}
-	return store.Version{
-		Seq:       1,
-		Serial:    hex.EncodeToString(leaf.SerialNumber.Bytes()),
-		CertPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}),
-		ChainPEM:  chainPEM,
-		KeyPEM:    pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		NotBefore: leaf.NotBefore,
-		NotAfter:  leaf.NotAfter,
-		Issued:    now,
-	}, nil
-}
-
-// makeCert makes a P-256 key and a certificate for it: a self-signed CA when
-// parent is nil, a CA signed by parent when names is nil, else a server leaf
-// for names signed by parent.
-func makeCert(parent *x509.Certificate, parentKey *ecdsa.PrivateKey, subject pkix.Name, names []string,
-	notBefore, notAfter time.Time) (*ecdsa.PrivateKey, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial.Add(serial, big.NewInt(1)),
-		Subject:      subject,
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-	}
-	if names == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
-	} else {
-		tmpl.DNSNames = names
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	return key, c, nil
 }
 
 // loadAll syncs a new binder from src and checks that it serves all n
@@ -438,9 +330,7 @@ func BenchmarkBinderResyncOneChanged(b *testing.B) {
 func TestBuildStore_SmallStoreLoads(t *testing.T) {
 	const n = 12
 	path := filepath.Join(t.TempDir(), "certctl.db")
-	if err := buildStore(t.Context(), path, n); err != nil {
-		t.Fatal(err)
-	}
+	buildStore(t, path, n)
 	if err := usableStore(t.Context(), path, n); err != nil {
 		t.Fatalf("usableStore of a fresh store: %v", err)
 	}

@@ -4,11 +4,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/certctl/certctl/internal/testpki"
 )
 
 // benchBinder returns a binder holding n bindings. To build 100,000 cheaply,
@@ -19,8 +20,8 @@ import (
 // "h<i>.bench.example" and "*.w<i>.bench.example".
 func benchBinder(b *testing.B, n int) *Binder {
 	b.Helper()
-	l := leaf(b, leafSpec{names: []string{"bench.example"}})
-	cert := l.tlsCert()
+	l := leaf(b, "bench.example")
+	cert := l.TLS()
 	bd := New(nil)
 	bd.update(func(t *txn) {
 		for i := range n {
@@ -93,8 +94,8 @@ func BenchmarkGetCertificate(b *testing.B) {
 // tls.Config{Certificates} against the binder's TLSConfig, in the same run.
 // Compare the two ns/op (ratio = static / binder, in handshakes per second).
 func BenchmarkHandshake(b *testing.B) {
-	l := leaf(b, leafSpec{names: []string{"hs.example"}})
-	cert := l.tlsCert()
+	l := leaf(b, "hs.example")
+	cert := l.TLS()
 	bd := New(nil)
 	mustSet(b, bd, "hs", l, nil)
 	configs := []struct {
@@ -104,29 +105,10 @@ func BenchmarkHandshake(b *testing.B) {
 		{"static", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
 		{"binder", bd.TLSConfig(Intermediate)},
 	}
-	client := &tls.Config{ServerName: "hs.example", RootCAs: pki(b).root.pool(), MinVersion: tls.VersionTLS13}
+	client := &tls.Config{ServerName: "hs.example", RootCAs: pki(b).root.Pool(), MinVersion: tls.VersionTLS13}
 	for _, c := range configs {
 		b.Run(c.name, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			var wg sync.WaitGroup
-			defer func() { ln.Close(); wg.Wait() }()
-			wg.Go(func() {
-				for {
-					conn, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					wg.Go(func() {
-						tc := tls.Server(conn, c.cfg)
-						tc.Handshake()
-						tc.Close()
-					})
-				}
-			})
-			addr := ln.Addr().String()
+			addr := testpki.ServeTLS(b, c.cfg).Addr
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -150,7 +132,6 @@ func BenchmarkHandshake(b *testing.B) {
 // runtime.MemStats after a GC before and after loading.
 func BenchmarkSnapshotMemory(b *testing.B) {
 	const n = 10_000
-	p := pki(b)
 	b.ReportAllocs()
 	var perCert float64
 	for b.Loop() {
@@ -159,8 +140,8 @@ func BenchmarkSnapshotMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		bd := New(nil)
 		for i := range n {
-			l := p.inter.issue(b, leafSpec{names: []string{fmt.Sprintf("m%d.mem.example", i)}}, p.inter)
-			if err := bd.Set(fmt.Sprintf("m%d", i), l.certPEM(), l.keyPEM(b), nil); err != nil {
+			l := leaf(b, fmt.Sprintf("m%d.mem.example", i))
+			if err := bd.Set(fmt.Sprintf("m%d", i), l.FullchainPEM(), l.KeyPEM(b), nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -181,8 +162,8 @@ func BenchmarkSet(b *testing.B) {
 	for _, n := range []int{1, 1000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			bd := benchBinder(b, n-1)
-			l := leaf(b, leafSpec{names: []string{"set.example"}})
-			certPEM, keyPEM := l.certPEM(), l.keyPEM(b)
+			l := leaf(b, "set.example")
+			certPEM, keyPEM := l.FullchainPEM(), l.KeyPEM(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := bd.Set("renewed", certPEM, keyPEM, nil); err != nil {

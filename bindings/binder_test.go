@@ -15,16 +15,12 @@ func hello(name string) *tls.ClientHelloInfo { return &tls.ClientHelloInfo{Serve
 func lookupBinder(t *testing.T) (*Binder, map[string]string) {
 	t.Helper()
 	b := New(nil)
-	exact := leaf(t, leafSpec{names: []string{"example.com", "www.example.com"}})
-	wild := leaf(t, leafSpec{names: []string{"*.example.com"}})
-	apex := leaf(t, leafSpec{names: []string{"Example.ORG"}})
+	exact := bind(t, b, "exact", "example.com", "www.example.com")
+	wild := bind(t, b, "wild", "*.example.com")
+	apex := bind(t, b, "apex", "Example.ORG")
 	// Names longer than the inline key take the other path.
-	long := leaf(t, leafSpec{names: []string{longLabel + ".example.net", "*." + longLabel + ".example.net"}})
-	mustSet(t, b, "exact", exact, nil)
-	mustSet(t, b, "wild", wild, nil)
-	mustSet(t, b, "apex", apex, nil)
-	mustSet(t, b, "long", long, nil)
-	return b, map[string]string{"exact": exact.serial(), "wild": wild.serial(), "apex": apex.serial(), "long": long.serial()}
+	long := bind(t, b, "long", longLabel+".example.net", "*."+longLabel+".example.net")
+	return b, map[string]string{"exact": exact.Serial(), "wild": wild.Serial(), "apex": apex.Serial(), "long": long.Serial()}
 }
 
 const longLabel = "a-label-long-enough-to-exceed-the-inline-key-size"
@@ -151,28 +147,21 @@ func TestBinder_GetCertificate_ZeroAllocsOnHit(t *testing.T) {
 
 func TestBinder_Set_ReplacesAndKeepsDefault(t *testing.T) {
 	b, serials := lookupBinder(t)
-	newer := leaf(t, leafSpec{names: []string{"example.com", "www.example.com"}})
-	mustSet(t, b, "exact", newer, nil)
-	if got := b.Serial("www.example.com"); got != newer.serial() {
-		t.Fatalf("after replace Serial = %s, want %s", got, newer.serial())
-	}
-	if got := b.Serial(""); got != newer.serial() {
-		t.Fatalf("default after replacing the first binding = %s, want its new serial %s", got, newer.serial())
-	}
-	if got := b.Serial("a.example.com"); got != serials["wild"] {
-		t.Fatalf("unrelated binding changed: %s", got)
-	}
+	newer := bind(t, b, "exact", "example.com", "www.example.com")
+	mustServe(t, b, "www.example.com", newer.Serial(), "after replace")
+	mustServe(t, b, "", newer.Serial(), "default after replacing the first binding")
+	mustServe(t, b, "a.example.com", serials["wild"], "unrelated binding")
 }
 
 func TestBinder_Set_ExplicitNames(t *testing.T) {
 	b := New(nil)
-	l := leaf(t, leafSpec{names: []string{"*.example.com", "example.com"}})
+	l := leaf(t, "*.example.com", "example.com")
 	mustSet(t, b, "site", l, []string{"api.example.com", "Example.com."})
-	w := leaf(t, leafSpec{names: []string{"*.example.org"}})
+	w := leaf(t, "*.example.org")
 	mustSet(t, b, "wild", w, []string{"*.EXAMPLE.org"})
 	for name, want := range map[string]string{
-		"api.example.com": l.serial(), "example.com": l.serial(), "other.example.com": "",
-		"x.example.org": w.serial(), "example.org": "",
+		"api.example.com": l.Serial(), "example.com": l.Serial(), "other.example.com": "",
+		"x.example.org": w.Serial(), "example.org": "",
 	} {
 		if got := b.Serial(name); got != want {
 			t.Errorf("Serial(%q) = %q, want %q", name, got, want)
@@ -182,55 +171,33 @@ func TestBinder_Set_ExplicitNames(t *testing.T) {
 
 func TestBinder_Set_SharedNameGoesToNewestAndFallsBack(t *testing.T) {
 	b := New(nil)
-	a := leaf(t, leafSpec{names: []string{"shared.example", "a.example"}})
-	c := leaf(t, leafSpec{names: []string{"shared.example", "c.example"}})
-	mustSet(t, b, "a", a, nil)
-	mustSet(t, b, "c", c, nil)
-	if got := b.Serial("shared.example"); got != c.serial() {
-		t.Fatalf("shared name served by %s, want the newest %s", got, c.serial())
-	}
+	a := bind(t, b, "a", "shared.example", "a.example")
+	c := bind(t, b, "c", "shared.example", "c.example")
+	mustServe(t, b, "shared.example", c.Serial(), "shared name, want the newest")
 	b.Remove("c")
-	if got := b.Serial("shared.example"); got != a.serial() {
-		t.Fatalf("after removing c, shared name served by %q, want %s", got, a.serial())
-	}
-	if got := b.Serial("c.example"); got != "" {
-		t.Fatalf("removed name still served: %s", got)
-	}
+	mustServe(t, b, "shared.example", a.Serial(), "after removing c")
+	mustServe(t, b, "c.example", "", "removed name")
 	// Replacing a binding with one that no longer lists the name hands it back.
 	mustSet(t, b, "c", c, nil)
-	c2 := leaf(t, leafSpec{names: []string{"c.example"}})
-	mustSet(t, b, "c", c2, nil)
-	if got := b.Serial("shared.example"); got != a.serial() {
-		t.Fatalf("after c dropped the shared name, served by %q, want %s", got, a.serial())
-	}
+	bind(t, b, "c", "c.example")
+	mustServe(t, b, "shared.example", a.Serial(), "after c dropped the shared name")
 }
 
 func TestBinder_SetDefault_ChoosesAndFallsBack(t *testing.T) {
 	b, serials := lookupBinder(t)
 	b.SetDefault("apex")
-	if got := b.Serial(""); got != serials["apex"] {
-		t.Fatalf("default = %s, want apex %s", got, serials["apex"])
-	}
+	mustServe(t, b, "", serials["apex"], "default apex")
 	b.Remove("apex")
-	if got := b.Serial(""); got != serials["exact"] {
-		t.Fatalf("default after removing it = %s, want the first added %s", got, serials["exact"])
-	}
+	mustServe(t, b, "", serials["exact"], "default after removing it, want the first added")
 	b.SetDefault("wild")
 	b.SetDefault("")
-	if got := b.Serial(""); got != serials["exact"] {
-		t.Fatalf("default after SetDefault(\"\") = %s, want the first added %s", got, serials["exact"])
-	}
+	mustServe(t, b, "", serials["exact"], `default after SetDefault(""), want the first added`)
 	b.Remove("exact")
-	if got := b.Serial(""); got != serials["wild"] {
-		t.Fatalf("default after removing the first = %s, want the next oldest %s", got, serials["wild"])
-	}
+	mustServe(t, b, "", serials["wild"], "default after removing the first, want the next oldest")
 	// A default named before it exists takes effect when it is added.
 	b.SetDefault("later")
-	l := leaf(t, leafSpec{names: []string{"later.example"}})
-	mustSet(t, b, "later", l, nil)
-	if got := b.Serial(""); got != l.serial() {
-		t.Fatalf("default = %s, want later %s", got, l.serial())
-	}
+	l := bind(t, b, "later", "later.example")
+	mustServe(t, b, "", l.Serial(), "default later")
 }
 
 func TestBinder_Names_Sorted(t *testing.T) {
@@ -247,15 +214,15 @@ func TestBinder_Names_Sorted(t *testing.T) {
 
 func TestBinder_SetCertificate_ParsedForm(t *testing.T) {
 	b := New(nil)
-	l := leaf(t, leafSpec{names: []string{"parsed.example"}})
-	c := l.tlsCert()
+	l := leaf(t, "parsed.example")
+	c := l.TLS()
 	c.Leaf = nil // parsed by the binder
 	if err := b.SetCertificate("p", &c, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := b.GetCertificate(hello("parsed.example"))
-	if err != nil || got.Leaf == nil || serialHex(got.Leaf) != l.serial() {
-		t.Fatalf("GetCertificate = %v, %v; want the parsed leaf %s", got, err, l.serial())
+	if err != nil || got.Leaf == nil || serialHex(got.Leaf) != l.Serial() {
+		t.Fatalf("GetCertificate = %v, %v; want the parsed leaf %s", got, err, l.Serial())
 	}
 	if got == &c {
 		t.Fatal("binder serves the caller's struct; want its own copy")
@@ -263,7 +230,7 @@ func TestBinder_SetCertificate_ParsedForm(t *testing.T) {
 	if err := b.SetCertificate("p", nil, nil); !errors.Is(err, ErrNoCertificate) {
 		t.Fatalf("SetCertificate(nil) = %v, want ErrNoCertificate", err)
 	}
-	c2 := l.tlsCert()
+	c2 := l.TLS()
 	c2.PrivateKey = nil
 	if err := b.SetCertificate("p", &c2, nil); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("SetCertificate without key = %v, want ErrNoKey", err)

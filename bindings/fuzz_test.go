@@ -20,9 +20,9 @@ func FuzzBinder_GetCertificate(f *testing.F) {
 	}
 	serials := map[string]string{}
 	for name, names := range served {
-		l := leaf(f, leafSpec{names: names})
+		l := leaf(f, names...)
 		mustSet(f, b, name, l, nil)
-		serials[name] = l.serial()
+		serials[name] = l.Serial()
 	}
 	for _, s := range []string{"", ".", "..", "example.com", "A.EXAMPLE.COM.", "a.b.example.com", "*.example.com",
 		"x.a.b.example.net", "\x00", "x." + longLabel + ".example.org", longLabel + ".example.org", "é.example.com", strings.Repeat("Z", 300), "a..example.com", "example.com.."} {

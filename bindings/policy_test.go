@@ -1,45 +1,41 @@
 package bindings
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"slices"
 	"testing"
+
+	"github.com/certctl/certctl/internal/testpki"
 )
 
 // policyBinder serves one certificate for policy.example; rsaKey selects an
 // RSA-2048 leaf instead of P-256.
-func policyBinder(t *testing.T, rsaKey bool) (*Binder, *issued) {
+func policyBinder(t *testing.T, rsaKey bool) *Binder {
 	t.Helper()
-	s := leafSpec{names: []string{"policy.example"}}
+	s := testpki.LeafSpec{Names: []string{"policy.example"}}
 	if rsaKey {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.key = k
+		s.Key = testpki.NewRSAKey(t)
 	}
-	l := leaf(t, s)
+	l := issue(t, s)
 	b := New(nil)
 	mustSet(t, b, "policy", l, nil)
-	return b, l
+	return b
 }
 
 func clientConfig(t *testing.T) *tls.Config {
-	return &tls.Config{ServerName: "policy.example", RootCAs: pki(t).root.pool()}
+	return &tls.Config{ServerName: "policy.example", RootCAs: pki(t).root.Pool()}
 }
 
 func TestBinder_TLSConfig_ModernRefusesTLS12(t *testing.T) {
-	b, _ := policyBinder(t, false)
-	srv := startTLSServer(t, b.TLSConfig(Modern))
+	b := policyBinder(t, false)
+	srv := testpki.ServeTLS(t, b.TLSConfig(Modern))
 	c := clientConfig(t)
 	c.MaxVersion = tls.VersionTLS12
-	if _, err := srv.dial(c); err == nil {
+	if _, err := srv.Dial(c); err == nil {
 		t.Fatal("TLS 1.2 client accepted by Modern")
 	}
-	cs, err := srv.dial(clientConfig(t))
+	cs, err := srv.Dial(clientConfig(t))
 	if err != nil || cs.Version != tls.VersionTLS13 {
 		t.Fatalf("TLS 1.3 client: version %x, %v", cs.Version, err)
 	}
@@ -62,7 +58,7 @@ func TestBinder_TLSConfig_IntermediateSuites(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, _ := policyBinder(t, tt.rsa)
+			b := policyBinder(t, tt.rsa)
 			c := clientConfig(t)
 			c.MaxVersion = tls.VersionTLS12
 			c.CipherSuites = tt.suites
@@ -70,11 +66,11 @@ func TestBinder_TLSConfig_IntermediateSuites(t *testing.T) {
 			// Control: a permissive server that allows the suite proves the
 			// client really offers it and could connect.
 			permissive := b.TLSConfig(Policy{CipherSuites: tt.suites})
-			if _, err := startTLSServer(t, permissive).dial(c); err != nil {
+			if _, err := testpki.ServeTLS(t, permissive).Dial(c); err != nil {
 				t.Fatalf("control server refused the suite: %v", err)
 			}
 
-			_, err := startTLSServer(t, b.TLSConfig(Intermediate)).dial(c)
+			_, err := testpki.ServeTLS(t, b.TLSConfig(Intermediate)).Dial(c)
 			if tt.ok && err != nil {
 				t.Fatalf("Intermediate refused %s: %v", tt.name, err)
 			}
@@ -121,21 +117,29 @@ func contains(s, sub string) bool {
 	return false
 }
 
-func TestClientAuth_TLSConfig_RequiresClientFromCA(t *testing.T) {
-	b, _ := policyBinder(t, false)
-	caA := newRootCA(t, "clients A")
-	caB := newRootCA(t, "clients B")
-	ca, err := NewClientAuth(caA.certPEM())
+// clientAuthConfig returns the Intermediate server config of a policyBinder
+// with a ClientAuth that trusts client CA A, that ClientAuth, and the client
+// CAs A and B.
+func clientAuthConfig(t *testing.T) (cfg *tls.Config, ca *ClientAuth, caA, caB *testpki.CA) {
+	t.Helper()
+	b := policyBinder(t, false)
+	caA = testpki.NewRoot(t, "clients A")
+	caB = testpki.NewRoot(t, "clients B")
+	ca, err := NewClientAuth(caA.PEM())
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := Intermediate
 	p.ClientAuth = ca
-	cfg := b.TLSConfig(p)
+	return b.TLSConfig(p), ca, caA, caB
+}
+
+func TestClientAuth_TLSConfig_RequiresClientFromCA(t *testing.T) {
+	cfg, ca, caA, caB := clientAuthConfig(t)
 	cfg.NextProtos = []string{"h2", "http/1.1"} // set after TLSConfig: must reach the derived configs
-	srv := startTLSServer(t, cfg)
-	certA := caA.issue(t, leafSpec{client: true}).tlsCert()
-	certB := caB.issue(t, leafSpec{client: true}).tlsCert()
+	srv := testpki.ServeTLS(t, cfg)
+	certA := caA.Issue(t, testpki.LeafSpec{Client: true}).TLS()
+	certB := caB.Issue(t, testpki.LeafSpec{Client: true}).TLS()
 
 	withCert := func(c *tls.Certificate) *tls.Config {
 		cfg := clientConfig(t)
@@ -145,23 +149,23 @@ func TestClientAuth_TLSConfig_RequiresClientFromCA(t *testing.T) {
 		}
 		return cfg
 	}
-	if _, err := srv.dial(withCert(nil)); err == nil {
+	if _, err := srv.Dial(withCert(nil)); err == nil {
 		t.Error("client without certificate accepted")
 	}
-	if err := srv.serverResult(t); err == nil {
+	if err := srv.Result(t); err == nil {
 		t.Error("server accepted a client without certificate")
 	}
-	if _, err := srv.dial(withCert(&certB)); err == nil {
+	if _, err := srv.Dial(withCert(&certB)); err == nil {
 		t.Error("client from another CA accepted")
 	}
-	if err := srv.serverResult(t); err == nil {
+	if err := srv.Result(t); err == nil {
 		t.Error("server accepted a client from another CA")
 	}
-	cs, err := srv.dial(withCert(&certA))
+	cs, err := srv.Dial(withCert(&certA))
 	if err != nil {
 		t.Fatalf("client from the configured CA refused: %v", err)
 	}
-	if err := srv.serverResult(t); err != nil {
+	if err := srv.Result(t); err != nil {
 		t.Fatalf("server refused a client from the configured CA: %v", err)
 	}
 	if cs.Version != tls.VersionTLS13 || cs.NegotiatedProtocol != "h2" {
@@ -169,33 +173,33 @@ func TestClientAuth_TLSConfig_RequiresClientFromCA(t *testing.T) {
 	}
 
 	// Reload: now only CA B is trusted, without rebuilding the server.
-	if err := ca.SetCAs(caB.certPEM()); err != nil {
+	if err := ca.SetCAs(caB.PEM()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.dial(withCert(&certA)); err == nil {
+	if _, err := srv.Dial(withCert(&certA)); err == nil {
 		t.Error("after SetCAs(B), client from A accepted")
 	}
-	srv.serverResult(t)
-	if _, err := srv.dial(withCert(&certB)); err != nil {
+	srv.Result(t)
+	if _, err := srv.Dial(withCert(&certB)); err != nil {
 		t.Errorf("after SetCAs(B), client from B refused: %v", err)
 	}
-	srv.serverResult(t)
+	srv.Result(t)
 
 	// TLS 1.2 clients get the same treatment.
 	c12 := withCert(&certA)
 	c12.MaxVersion = tls.VersionTLS12
-	if _, err := srv.dial(c12); err == nil {
+	if _, err := srv.Dial(c12); err == nil {
 		t.Error("TLS 1.2 client from A accepted after reload")
 	}
-	srv.serverResult(t)
+	srv.Result(t)
 }
 
 func TestClientAuth_SetCAs_RefusesGarbageKeepsOld(t *testing.T) {
-	caA := newRootCA(t, "clients A")
+	caA := testpki.NewRoot(t, "clients A")
 	if _, err := NewClientAuth([]byte("junk")); err == nil {
 		t.Fatal("NewClientAuth(junk) succeeded")
 	}
-	ca, err := NewClientAuth(caA.certPEM())
+	ca, err := NewClientAuth(caA.PEM())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,37 +213,29 @@ func TestClientAuth_SetCAs_RefusesGarbageKeepsOld(t *testing.T) {
 	if ca.pool.Load() != before {
 		t.Fatal("failed SetCAs replaced the pool")
 	}
-	if _, err := caA.issue(t, leafSpec{client: true}).leaf.Verify(x509.VerifyOptions{
+	if _, err := caA.Issue(t, testpki.LeafSpec{Client: true}).Cert.Verify(x509.VerifyOptions{
 		Roots: ca.pool.Load(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatalf("pool no longer trusts A: %v", err)
 	}
 }
 
 func TestClientAuth_TLSConfig_ResumptionAfterReloadRefused(t *testing.T) {
-	b, _ := policyBinder(t, false)
-	caA := newRootCA(t, "clients A")
-	caB := newRootCA(t, "clients B")
-	ca, err := NewClientAuth(caA.certPEM())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := Intermediate
-	p.ClientAuth = ca
-	srv := startTLSServer(t, b.TLSConfig(p))
+	cfg, ca, caA, caB := clientAuthConfig(t)
+	srv := testpki.ServeTLS(t, cfg)
 	c := clientConfig(t)
-	c.Certificates = []tls.Certificate{caA.issue(t, leafSpec{client: true}).tlsCert()}
+	c.Certificates = []tls.Certificate{caA.Issue(t, testpki.LeafSpec{Client: true}).TLS()}
 	c.ClientSessionCache = tls.NewLRUClientSessionCache(4)
-	if _, err := srv.dial(c); err != nil {
+	if _, err := srv.Dial(c); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := srv.dial(c)
+	cs, err := srv.Dial(c)
 	if err != nil || !cs.DidResume {
 		t.Fatalf("second connection: resumed=%v err=%v; want a resumed session", cs.DidResume, err)
 	}
-	if err := ca.SetCAs(caB.certPEM()); err != nil {
+	if err := ca.SetCAs(caB.PEM()); err != nil {
 		t.Fatal(err)
 	}
-	if cs, err := srv.dial(c); err == nil {
+	if cs, err := srv.Dial(c); err == nil {
 		t.Fatalf("after SetCAs(B), client from A accepted (resumed=%v)", cs.DidResume)
 	}
 }

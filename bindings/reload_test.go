@@ -8,10 +8,13 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/certctl/certctl/internal/testpki"
 )
 
 // TestBinder_Set_ZeroDowntime swaps the certificate of a live HTTPS server 100
@@ -27,10 +30,10 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 		deadline               = 60 * time.Second
 	)
 	names := []string{"app.example"}
-	key := mustECKey(t) // one key for all versions (as with a key-reusing renewal) keeps set-up fast
-	versions := make([]*issued, swaps+1)
+	key := testpki.NewKey(t) // one key for all versions (as with a key-reusing renewal) keeps set-up fast
+	versions := make([]*testpki.Leaf, swaps+1)
 	for k := range versions {
-		versions[k] = leaf(t, leafSpec{names: names, key: key, serial: big.NewInt(int64(1_000_000 + k))})
+		versions[k] = issue(t, testpki.LeafSpec{Names: names, Key: key, Serial: big.NewInt(int64(1_000_000 + k))})
 	}
 	serialIndex := func(s *big.Int) int { return int(s.Int64() - 1_000_000) }
 
@@ -43,7 +46,7 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
-	roots := pki(t).root.pool()
+	roots := pki(t).root.Pool()
 	newClientConfig := func() *tls.Config {
 		// No ClientSessionCache: every handshake is a full one.
 		return &tls.Config{ServerName: "app.example", RootCAs: roots}
@@ -88,11 +91,25 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 		stop       atomic.Bool
 		failures   atomic.Int64
 		handshakes atomic.Int64
-		latest     [clients]atomic.Int64 // newest version index each client has seen
 		wg         sync.WaitGroup
 		errMu      sync.Mutex
 		firstErr   error
+
+		// The clients' progress, broadcast on progressed at every change.
+		progressMu sync.Mutex
+		progressed = sync.NewCond(&progressMu)
+		latest     [clients]int // newest version index each client has seen, -1 before its first handshake
+		stopped    int          // clients that have left their loop
 	)
+	for i := range latest {
+		latest[i] = -1
+	}
+	report := func(f func()) {
+		progressMu.Lock()
+		f()
+		progressMu.Unlock()
+		progressed.Broadcast()
+	}
 	fail := func(err error) {
 		failures.Add(1)
 		errMu.Lock()
@@ -105,6 +122,7 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 	start := time.Now()
 	for i := range clients {
 		wg.Go(func() {
+			defer report(func() { stopped++ })
 			prev := 0
 			for n := 0; n < maxHandshakesPerClient && !stop.Load() && time.Since(start) < deadline; n++ {
 				c, err := tls.Dial("tcp", addr, newClientConfig())
@@ -122,31 +140,31 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 					fail(fmt.Errorf("client %d saw version %d after %d", i, k, prev))
 				}
 				prev = k
-				latest[i].Store(int64(k))
+				report(func() { latest[i] = k })
 				handshakes.Add(1)
 			}
 		})
 	}
 
-	// Let every client complete a handshake before the first swap.
+	// waitAll waits until every client has seen version k or later; it
+	// reports false when a client stopped first (at the deadline, or at its
+	// handshake bound), as it can see no newer version.
 	waitAll := func(k int) bool {
-		for time.Since(start) < deadline {
-			all := true
-			for i := range clients {
-				if latest[i].Load() < int64(k) {
-					all = false
-					break
-				}
-			}
-			if all {
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		for {
+			if slices.Min(latest[:]) >= k {
 				return true
 			}
-			time.Sleep(time.Millisecond)
+			if stopped > 0 {
+				return false
+			}
+			progressed.Wait()
 		}
-		return false
 	}
-	for time.Since(start) < deadline && handshakes.Load() < clients {
-		time.Sleep(time.Millisecond)
+	// Let every client complete a handshake before the first swap.
+	if !waitAll(0) {
+		t.Fatalf("clients did not all complete a handshake within %v", deadline)
 	}
 
 	for k := 1; k <= swaps; k++ {
@@ -189,7 +207,7 @@ func TestBinder_Set_ZeroDowntime(t *testing.T) {
 			t.Errorf("keep-alive %d presents version %d, want the original 0", i, got)
 		}
 	}
-	if got, want := b.Serial("app.example"), versions[swaps].serial(); got != want {
+	if got, want := b.Serial("app.example"), versions[swaps].Serial(); got != want {
 		t.Errorf("Serial = %s, want %s", got, want)
 	}
 	t.Logf("%d full handshakes by %d clients during %d swaps, 0 failures", handshakes.Load(), clients, swaps)

@@ -11,8 +11,8 @@ import (
 // published earlier (still used by in-flight handshakes) never changes.
 func TestSnapshot_Txn_CopyOnWrite(t *testing.T) {
 	const n = 5000
-	l := leaf(t, leafSpec{names: []string{"cow.example"}})
-	base := l.tlsCert()
+	l := leaf(t, "cow.example")
+	base := l.TLS()
 	b := New(nil)
 	certs := make([]*tls.Certificate, n)
 	b.update(func(tx *txn) {
@@ -68,10 +68,8 @@ func TestSnapshot_Txn_CopyOnWrite(t *testing.T) {
 
 func TestSnapshot_Txn_SharesChainCertificates(t *testing.T) {
 	b := New(nil)
-	a := leaf(t, leafSpec{names: []string{"a.example"}})
-	c := leaf(t, leafSpec{names: []string{"c.example"}})
-	mustSet(t, b, "a", a, nil)
-	mustSet(t, b, "c", c, nil)
+	bind(t, b, "a", "a.example")
+	bind(t, b, "c", "c.example")
 	ca, _ := b.GetCertificate(hello("a.example"))
 	cc, _ := b.GetCertificate(hello("c.example"))
 	if &ca.Certificate[1][0] != &cc.Certificate[1][0] {

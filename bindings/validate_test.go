@@ -1,34 +1,30 @@
 package bindings
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certctl/certctl/internal/testpki"
 )
 
 func TestBinder_Set_RefusesBadCertificates(t *testing.T) {
 	p := pki(t)
-	good := leaf(t, leafSpec{names: []string{"svc.example", "*.svc.example"}})
-	other := leaf(t, leafSpec{names: []string{"svc.example"}})
-	expired := leaf(t, leafSpec{names: []string{"svc.example"},
-		notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-time.Minute)})
-	future := leaf(t, leafSpec{names: []string{"svc.example"}, notBefore: time.Now().Add(time.Hour)})
+	good := leaf(t, "svc.example", "*.svc.example")
+	other := leaf(t, "svc.example")
+	svc := []string{"svc.example"}
+	expired := issue(t, testpki.LeafSpec{Names: svc,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Minute)})
+	future := issue(t, testpki.LeafSpec{Names: svc, NotBefore: time.Now().Add(time.Hour)})
 	// Signed by a root that is not the one the chain claims.
-	stranger := newRootCA(t, "stranger").issue(t, leafSpec{names: []string{"svc.example"}})
-	stranger.chain = append(stranger.chain, p.inter.cert.Raw)
+	stranger := testpki.NewRoot(t, "stranger").Issue(t, testpki.LeafSpec{Names: svc}, p.inter)
 	// A chain ending in a self-signed root that did not sign the intermediate.
-	wrongRoot := leaf(t, leafSpec{names: []string{"svc.example"}})
-	wrongRoot.chain = append(wrongRoot.chain, newRootCA(t, "other root").cert.Raw)
+	wrongRoot := p.inter.Issue(t, testpki.LeafSpec{Names: svc}, p.inter, testpki.NewRoot(t, "other root"))
 	// An intermediate that has expired, chain without root (link check).
-	oldInter := p.root.subCA(t, "expired intermediate", time.Now().Add(-72*time.Hour), time.Now().Add(-time.Hour))
-	oldChain := oldInter.issue(t, leafSpec{names: []string{"svc.example"}}, oldInter)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oldInter := p.root.SubCA(t, "expired intermediate", time.Now().Add(-72*time.Hour), time.Now().Add(-time.Hour))
+	oldChain := oldInter.Issue(t, testpki.LeafSpec{Names: svc}, oldInter)
+	rsaLeaf := &testpki.Leaf{Key: testpki.NewRSAKey(t)} // a key alone
 	tests := []struct {
 		name    string
 		certPEM []byte
@@ -36,23 +32,23 @@ func TestBinder_Set_RefusesBadCertificates(t *testing.T) {
 		names   []string
 		want    error
 	}{
-		{"empty cert", nil, good.keyPEM(t), nil, ErrNoCertificate},
-		{"garbage cert", []byte("not a PEM at all"), good.keyPEM(t), nil, ErrNoCertificate},
-		{"key only as cert", good.keyPEM(t), good.keyPEM(t), nil, ErrNoCertificate},
-		{"corrupt DER", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), good.keyPEM(t), nil, ErrBadCertificate},
-		{"empty key", good.certPEM(), nil, nil, ErrNoKey},
-		{"garbage key", good.certPEM(), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), nil, ErrNoKey},
-		{"mismatched key", good.certPEM(), other.keyPEM(t), nil, ErrKeyMismatch},
-		{"mismatched key type", good.certPEM(), (&issued{key: rsaKey}).keyPEM(t), nil, ErrKeyMismatch},
-		{"expired", expired.certPEM(), expired.keyPEM(t), nil, ErrExpired},
-		{"not yet valid", future.certPEM(), future.keyPEM(t), nil, ErrNotYetValid},
-		{"name not covered", good.certPEM(), good.keyPEM(t), []string{"evil.example"}, ErrNameMismatch},
-		{"wildcard two labels", good.certPEM(), good.keyPEM(t), []string{"a.b.svc.example"}, ErrNameMismatch},
-		{"wildcard not in SANs", other.certPEM(), other.keyPEM(t), []string{"*.svc.example"}, ErrNameMismatch},
-		{"empty name", good.certPEM(), good.keyPEM(t), []string{""}, ErrInvalidName},
-		{"broken link", stranger.certPEM(), stranger.keyPEM(t), nil, ErrBadChain},
-		{"wrong root", wrongRoot.certPEM(), wrongRoot.keyPEM(t), nil, ErrBadChain},
-		{"expired intermediate", oldChain.certPEM(), oldChain.keyPEM(t), nil, ErrBadChain},
+		{"empty cert", nil, good.KeyPEM(t), nil, ErrNoCertificate},
+		{"garbage cert", []byte("not a PEM at all"), good.KeyPEM(t), nil, ErrNoCertificate},
+		{"key only as cert", good.KeyPEM(t), good.KeyPEM(t), nil, ErrNoCertificate},
+		{"corrupt DER", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), good.KeyPEM(t), nil, ErrBadCertificate},
+		{"empty key", good.FullchainPEM(), nil, nil, ErrNoKey},
+		{"garbage key", good.FullchainPEM(), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), nil, ErrNoKey},
+		{"mismatched key", good.FullchainPEM(), other.KeyPEM(t), nil, ErrKeyMismatch},
+		{"mismatched key type", good.FullchainPEM(), rsaLeaf.KeyPEM(t), nil, ErrKeyMismatch},
+		{"expired", expired.FullchainPEM(), expired.KeyPEM(t), nil, ErrExpired},
+		{"not yet valid", future.FullchainPEM(), future.KeyPEM(t), nil, ErrNotYetValid},
+		{"name not covered", good.FullchainPEM(), good.KeyPEM(t), []string{"evil.example"}, ErrNameMismatch},
+		{"wildcard two labels", good.FullchainPEM(), good.KeyPEM(t), []string{"a.b.svc.example"}, ErrNameMismatch},
+		{"wildcard not in SANs", other.FullchainPEM(), other.KeyPEM(t), []string{"*.svc.example"}, ErrNameMismatch},
+		{"empty name", good.FullchainPEM(), good.KeyPEM(t), []string{""}, ErrInvalidName},
+		{"broken link", stranger.FullchainPEM(), stranger.KeyPEM(t), nil, ErrBadChain},
+		{"wrong root", wrongRoot.FullchainPEM(), wrongRoot.KeyPEM(t), nil, ErrBadChain},
+		{"expired intermediate", oldChain.FullchainPEM(), oldChain.KeyPEM(t), nil, ErrBadChain},
 	}
 	var (
 		mu       sync.Mutex
@@ -70,8 +66,8 @@ func TestBinder_Set_RefusesBadCertificates(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Set = %v, want %v", err, tt.want)
 			}
-			if got := b.Serial("svc.example"); got != good.serial() {
-				t.Fatalf("after refused Set, Serial = %s, want the old %s", got, good.serial())
+			if got := b.Serial("svc.example"); got != good.Serial() {
+				t.Fatalf("after refused Set, Serial = %s, want the old %s", got, good.Serial())
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -109,30 +105,31 @@ func TestBinder_Set_ErrorNamesSubjectFirst(t *testing.T) {
 func TestBinder_Set_ChainForms(t *testing.T) {
 	p := pki(t)
 	now := time.Now()
-	withRoot := p.inter.issue(t, leafSpec{names: []string{"a.example"}}, p.inter, p.root)
-	noChain := p.inter.issue(t, leafSpec{names: []string{"a.example"}})
-	outOfOrder := p.inter.issue(t, leafSpec{names: []string{"a.example"}}, p.root, p.inter)
+	a := testpki.LeafSpec{Names: []string{"a.example"}}
+	withRoot := p.inter.Issue(t, a, p.inter, p.root)
+	noChain := p.inter.Issue(t, a)
+	outOfOrder := p.inter.Issue(t, a, p.root, p.inter)
 	tests := []struct {
 		name  string
-		i     *issued
+		i     *testpki.Leaf
 		roots bool // Options.Roots = the shared root
 		want  error
 	}{
-		{"leaf+intermediate links", leaf(t, leafSpec{names: []string{"a.example"}}), false, nil},
+		{"leaf+intermediate links", leaf(t, "a.example"), false, nil},
 		{"leaf+intermediate+root", withRoot, false, nil},
 		{"lone leaf", noChain, false, nil},
 		{"lone leaf with roots", noChain, true, ErrBadChain},
-		{"leaf+intermediate with roots", leaf(t, leafSpec{names: []string{"a.example"}}), true, nil},
+		{"leaf+intermediate with roots", leaf(t, "a.example"), true, nil},
 		{"root before intermediate", outOfOrder, false, ErrBadChain},
-		{"other root with roots", newRootCA(t, "x").issue(t, leafSpec{names: []string{"a.example"}}), true, ErrBadChain},
+		{"other root with roots", testpki.NewRoot(t, "x").Issue(t, a), true, ErrBadChain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := &Options{Now: func() time.Time { return now }}
 			if tt.roots {
-				o.Roots = p.root.pool()
+				o.Roots = p.root.Pool()
 			}
-			err := New(o).Set("a", tt.i.certPEM(), tt.i.keyPEM(t), nil)
+			err := New(o).Set("a", tt.i.FullchainPEM(), tt.i.KeyPEM(t), nil)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("Set = %v, want %v", err, tt.want)
 			}
@@ -141,10 +138,10 @@ func TestBinder_Set_ChainForms(t *testing.T) {
 }
 
 func TestBinder_Set_UsesInjectedClock(t *testing.T) {
-	l := leaf(t, leafSpec{names: []string{"a.example"}})
-	later := l.leaf.NotAfter
+	l := leaf(t, "a.example")
+	later := l.Cert.NotAfter
 	b := New(&Options{Now: func() time.Time { return later }})
-	if err := b.Set("a", l.certPEM(), l.keyPEM(t), nil); !errors.Is(err, ErrExpired) {
+	if err := b.Set("a", l.FullchainPEM(), l.KeyPEM(t), nil); !errors.Is(err, ErrExpired) {
 		t.Fatalf("Set at NotAfter = %v, want ErrExpired", err)
 	}
 }

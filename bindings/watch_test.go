@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/certctl/certctl/internal/testpki"
 )
 
 // fakeSource is an in-memory Source that counts calls.
@@ -119,17 +121,17 @@ func (l *errorLog) count(name string) int {
 
 func TestBinder_Sync_LoadsOnlyChanges(t *testing.T) {
 	src := newFakeSource()
-	a1 := leaf(t, leafSpec{names: []string{"a.example"}})
-	c1 := leaf(t, leafSpec{names: []string{"c.example"}})
-	src.put("a", a1.certPEM(), a1.keyPEM(t))
-	src.put("c", c1.certPEM(), c1.keyPEM(t))
+	a1 := leaf(t, "a.example")
+	c1 := leaf(t, "c.example")
+	src.put("a", a1.FullchainPEM(), a1.KeyPEM(t))
+	src.put("c", c1.FullchainPEM(), c1.KeyPEM(t))
 	b := New(nil)
 	ctx := t.Context()
 
 	if err := b.Sync(ctx, src); err != nil {
 		t.Fatal(err)
 	}
-	if b.Serial("a.example") != a1.serial() || b.Serial("c.example") != c1.serial() {
+	if b.Serial("a.example") != a1.Serial() || b.Serial("c.example") != c1.Serial() {
 		t.Fatalf("after first sync: a=%s c=%s", b.Serial("a.example"), b.Serial("c.example"))
 	}
 	// No change: Generation only.
@@ -142,15 +144,15 @@ func TestBinder_Sync_LoadsOnlyChanges(t *testing.T) {
 		t.Fatalf("calls: Generation %d, Revisions %d, loads %v; want 4, 1, one each", gen, rev, loads)
 	}
 	// One change: only that name is loaded.
-	a2 := leaf(t, leafSpec{names: []string{"a.example"}})
-	src.put("a", a2.certPEM(), a2.keyPEM(t))
+	a2 := leaf(t, "a.example")
+	src.put("a", a2.FullchainPEM(), a2.KeyPEM(t))
 	if err := b.Sync(ctx, src); err != nil {
 		t.Fatal(err)
 	}
 	if _, rev, loads := src.counts(); rev != 2 || loads["a"] != 2 || loads["c"] != 1 {
 		t.Fatalf("after change: Revisions %d, loads %v; want 2, a twice and c once", rev, loads)
 	}
-	if b.Serial("a.example") != a2.serial() {
+	if b.Serial("a.example") != a2.Serial() {
 		t.Fatalf("a not reloaded: %s", b.Serial("a.example"))
 	}
 	// Removal.
@@ -165,20 +167,20 @@ func TestBinder_Sync_LoadsOnlyChanges(t *testing.T) {
 
 func TestBinder_Sync_BadEntryRefusedOldKept(t *testing.T) {
 	src := newFakeSource()
-	good := leaf(t, leafSpec{names: []string{"a.example"}})
-	src.put("a", good.certPEM(), good.keyPEM(t))
+	good := leaf(t, "a.example")
+	src.put("a", good.FullchainPEM(), good.KeyPEM(t))
 	var log errorLog
 	b := New(&Options{OnError: log.onError})
 	ctx := t.Context()
 	if err := b.Sync(ctx, src); err != nil {
 		t.Fatal(err)
 	}
-	other := leaf(t, leafSpec{names: []string{"a.example"}})
-	src.put("a", good.certPEM(), other.keyPEM(t)) // mismatched key
+	other := leaf(t, "a.example")
+	src.put("a", good.FullchainPEM(), other.KeyPEM(t)) // mismatched key
 	if err := b.Sync(ctx, src); !errors.Is(err, ErrKeyMismatch) {
 		t.Fatalf("Sync = %v, want ErrKeyMismatch", err)
 	}
-	if got := b.Serial("a.example"); got != good.serial() {
+	if got := b.Serial("a.example"); got != good.Serial() {
 		t.Fatalf("bad entry replaced the good one: %s", got)
 	}
 	if log.count("a") != 1 {
@@ -194,20 +196,20 @@ func TestBinder_Sync_BadEntryRefusedOldKept(t *testing.T) {
 		t.Fatalf("refused revision retried: loads %d, reports %d", loads["a"], log.count("a"))
 	}
 	// A fixed revision is picked up.
-	fixed := leaf(t, leafSpec{names: []string{"a.example"}})
-	src.put("a", fixed.certPEM(), fixed.keyPEM(t))
+	fixed := leaf(t, "a.example")
+	src.put("a", fixed.FullchainPEM(), fixed.KeyPEM(t))
 	if err := b.Sync(ctx, src); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.Serial("a.example"); got != fixed.serial() {
+	if got := b.Serial("a.example"); got != fixed.Serial() {
 		t.Fatalf("fixed entry not installed: %s", got)
 	}
 }
 
 func TestBinder_Sync_ReadErrorRetried(t *testing.T) {
 	src := newFakeSource()
-	l := leaf(t, leafSpec{names: []string{"a.example"}})
-	src.put("a", l.certPEM(), l.keyPEM(t))
+	l := leaf(t, "a.example")
+	src.put("a", l.FullchainPEM(), l.KeyPEM(t))
 	fire := errors.New("disk on fire")
 	src.loadErr["a"] = fire
 	var log errorLog
@@ -225,16 +227,16 @@ func TestBinder_Sync_ReadErrorRetried(t *testing.T) {
 	if err := b.Sync(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.Serial("a.example"); got != l.serial() {
+	if got := b.Serial("a.example"); got != l.Serial() {
 		t.Fatalf("not loaded after the error cleared: %q", got)
 	}
 }
 
 func TestBinder_Sync_RefusesUncoveredNames(t *testing.T) {
-	l := leaf(t, leafSpec{names: []string{"b.example"}}) // a leaf for b.example only
+	l := leaf(t, "b.example") // a leaf for b.example only
 	src := newFakeSource()
 	src.names["a"] = []string{"a.example"}
-	src.put("a", l.certPEM(), l.keyPEM(t))
+	src.put("a", l.FullchainPEM(), l.KeyPEM(t))
 	b := New(nil)
 	if err := b.Sync(t.Context(), src); !errors.Is(err, ErrNameMismatch) {
 		t.Fatalf("Sync of a leaf for b.example that must serve a.example = %v, want %v", err, ErrNameMismatch)
@@ -247,10 +249,9 @@ func TestBinder_Sync_RefusesUncoveredNames(t *testing.T) {
 func TestBinder_Sync_LeavesOwnBindings(t *testing.T) {
 	src := newFakeSource()
 	b := New(nil)
-	own := leaf(t, leafSpec{names: []string{"own.example"}})
-	mustSet(t, b, "own", own, nil)
-	l := leaf(t, leafSpec{names: []string{"a.example"}})
-	src.put("a", l.certPEM(), l.keyPEM(t))
+	own := bind(t, b, "own", "own.example")
+	l := leaf(t, "a.example")
+	src.put("a", l.FullchainPEM(), l.KeyPEM(t))
 	if err := b.Sync(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
@@ -258,22 +259,22 @@ func TestBinder_Sync_LeavesOwnBindings(t *testing.T) {
 	if err := b.Sync(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
-	if b.Serial("own.example") != own.serial() || b.Serial("a.example") != "" {
+	if b.Serial("own.example") != own.Serial() || b.Serial("a.example") != "" {
 		t.Fatalf("own=%q a=%q; want own kept and a removed", b.Serial("own.example"), b.Serial("a.example"))
 	}
 }
 
 func TestBinder_Watch_PicksUpChanges(t *testing.T) {
-	a1 := leaf(t, leafSpec{names: []string{"a.example"}})
-	a2 := leaf(t, leafSpec{names: []string{"a.example"}})
-	bad := leaf(t, leafSpec{names: []string{"a.example"}})
-	keyPEM1, keyPEM2 := a1.keyPEM(t), a2.keyPEM(t)
+	a1 := leaf(t, "a.example")
+	a2 := leaf(t, "a.example")
+	bad := leaf(t, "a.example")
+	keyPEM1, keyPEM2 := a1.KeyPEM(t), a2.KeyPEM(t)
 	realNow := time.Now() // the synctest clock starts in 2000
 	// In the bubble, time.Sleep only advances the fake clock to Watch's next
 	// tick, and synctest.Wait waits for the pass that tick starts.
 	synctest.Test(t, func(t *testing.T) {
 		src := newFakeSource()
-		src.put("a", a1.certPEM(), keyPEM1)
+		src.put("a", a1.FullchainPEM(), keyPEM1)
 		var log errorLog
 		b := New(&Options{Now: func() time.Time { return realNow }, OnError: log.onError})
 		ctx, cancel := context.WithCancel(t.Context())
@@ -281,8 +282,8 @@ func TestBinder_Watch_PicksUpChanges(t *testing.T) {
 		go func() { done <- b.Watch(ctx, src, 0) }()
 
 		synctest.Wait() // the first pass runs at once
-		if got := b.Serial("a.example"); got != a1.serial() {
-			t.Fatalf("first pass: %q, want %s", got, a1.serial())
+		if got := b.Serial("a.example"); got != a1.Serial() {
+			t.Fatalf("first pass: %q, want %s", got, a1.Serial())
 		}
 		// Ten idle polls: Generation only.
 		time.Sleep(10 * time.Second)
@@ -291,18 +292,18 @@ func TestBinder_Watch_PicksUpChanges(t *testing.T) {
 			t.Fatalf("after 10 idle polls: Generation %d, Revisions %d; want 11, 1", gen, rev)
 		}
 		// A change is picked up on the next tick.
-		src.put("a", a2.certPEM(), keyPEM2)
+		src.put("a", a2.FullchainPEM(), keyPEM2)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if got := b.Serial("a.example"); got != a2.serial() {
-			t.Fatalf("after change: %q, want %s", got, a2.serial())
+		if got := b.Serial("a.example"); got != a2.Serial() {
+			t.Fatalf("after change: %q, want %s", got, a2.Serial())
 		}
 		// A bad entry is refused, the old one kept, and Watch goes on.
-		src.put("a", bad.certPEM(), keyPEM1)
+		src.put("a", bad.FullchainPEM(), keyPEM1)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if got := b.Serial("a.example"); got != a2.serial() || log.count("a") != 1 {
-			t.Fatalf("after bad entry: serial %q reports %d; want %s and 1", got, log.count("a"), a2.serial())
+		if got := b.Serial("a.example"); got != a2.Serial() || log.count("a") != 1 {
+			t.Fatalf("after bad entry: serial %q reports %d; want %s and 1", got, log.count("a"), a2.Serial())
 		}
 		src.del("a")
 		time.Sleep(time.Second)
@@ -329,12 +330,12 @@ func (p *panickySource) Generation(ctx context.Context) (uint64, error) {
 }
 
 func TestBinder_Watch_SurvivesPanicAndErrors(t *testing.T) {
-	l := leaf(t, leafSpec{names: []string{"a.example"}})
-	keyPEM := l.keyPEM(t)
+	l := leaf(t, "a.example")
+	keyPEM := l.KeyPEM(t)
 	realNow := time.Now()
 	synctest.Test(t, func(t *testing.T) {
 		src := &panickySource{fakeSource: newFakeSource()}
-		src.put("a", l.certPEM(), keyPEM)
+		src.put("a", l.FullchainPEM(), keyPEM)
 		var log errorLog
 		b := New(&Options{Now: func() time.Time { return realNow }, OnError: log.onError})
 		ctx, cancel := context.WithCancel(t.Context())
@@ -346,7 +347,7 @@ func TestBinder_Watch_SurvivesPanicAndErrors(t *testing.T) {
 		}
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
-		if got := b.Serial("a.example"); got != l.serial() {
+		if got := b.Serial("a.example"); got != l.Serial() {
 			t.Fatalf("Watch did not recover: %q", got)
 		}
 		cancel()
@@ -359,11 +360,11 @@ func TestBinder_Watch_SurvivesPanicAndErrors(t *testing.T) {
 
 func TestBinder_Sync_LoadsChangesInOneRead(t *testing.T) {
 	src := newFakeSource()
-	var leaves []*issued
+	var leaves []*testpki.Leaf
 	for i := range 5 {
-		l := leaf(t, leafSpec{names: []string{fmt.Sprintf("h%d.example", i)}})
+		l := leaf(t, fmt.Sprintf("h%d.example", i))
 		leaves = append(leaves, l)
-		src.put(fmt.Sprintf("h%d", i), l.certPEM(), l.keyPEM(t))
+		src.put(fmt.Sprintf("h%d", i), l.FullchainPEM(), l.KeyPEM(t))
 	}
 	src.hidden["h4"] = struct{}{} // gone between Revisions and Load
 	var log errorLog
@@ -373,8 +374,8 @@ func TestBinder_Sync_LoadsChangesInOneRead(t *testing.T) {
 		t.Fatalf("a name the batch did not return: Sync = %v, %d reports", err, log.count("h4"))
 	}
 	for i, l := range leaves[:4] {
-		if got := b.Serial(fmt.Sprintf("h%d.example", i)); got != l.serial() {
-			t.Fatalf("h%d: serving %q, want %s", i, got, l.serial())
+		if got := b.Serial(fmt.Sprintf("h%d.example", i)); got != l.Serial() {
+			t.Fatalf("h%d: serving %q, want %s", i, got, l.Serial())
 		}
 	}
 	if _, _, loads := src.counts(); !slices.Equal(src.batchLens, []int{5}) || len(loads) != 5 {
@@ -385,7 +386,7 @@ func TestBinder_Sync_LoadsChangesInOneRead(t *testing.T) {
 	if err := b.Sync(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.Serial("h4.example"); got != leaves[4].serial() || !slices.Equal(src.batchLens, []int{5, 1}) {
+	if got := b.Serial("h4.example"); got != leaves[4].Serial() || !slices.Equal(src.batchLens, []int{5, 1}) {
 		t.Fatalf("retry: serving %q, batches %v", got, src.batchLens)
 	}
 }

@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,9 +16,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/certctl/certctl/export"
+	"github.com/certctl/certctl/internal/testpki"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -34,69 +30,21 @@ type exportPEM struct {
 }
 
 // exportIssue makes a CA and a leaf for name signed by it, with a key of
-// the given kind ("ec" or "rsa"), the key PEM in the given block type.
+// the given kind ("ec" or "rsa"); the key PEM is PKCS #1 for "rsa", PKCS #8
+// for "ec".
 func exportIssue(t testing.TB, name, kind string) exportPEM {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	ca := testpki.NewRoot(t, "Export Test CA "+name)
+	var priv crypto.Signer = testpki.NewKey(t)
+	if kind == "rsa" {
+		priv = testpki.NewRSAKey(t)
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Export Test CA " + name},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
+	l := ca.Issue(t, testpki.LeafSpec{Names: []string{name}, Key: priv})
+	key := l.KeyPEM(t)
+	if k, ok := priv.(*rsa.PrivateKey); ok {
+		key = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-
-	var priv crypto.Signer
-	var keyBlock *pem.Block
-	switch kind {
-	case "rsa":
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv, keyBlock = k, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}
-	default:
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv, keyBlock = k, &pem.Block{Type: "PRIVATE KEY", Bytes: der}
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(12 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, priv.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(leafDER)
-	return exportPEM{
-		cert:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
-		chain: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		key:   pem.EncodeToMemory(keyBlock),
-		leaf:  leaf, ca: ca, priv: priv,
-	}
+	return exportPEM{cert: l.CertPEM(), chain: ca.PEM(), key: key, leaf: l.Cert, ca: ca.Cert, priv: priv}
 }
 
 func (p exportPEM) fullchain() []byte { return append(slices.Clone(p.cert), p.chain...) }

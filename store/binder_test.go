@@ -1,18 +1,13 @@
 package store_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	mrand "math/rand/v2"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,113 +16,21 @@ import (
 
 	"github.com/certctl/certctl"
 	"github.com/certctl/certctl/bindings"
+	"github.com/certctl/certctl/internal/testpki"
 	"github.com/certctl/certctl/store"
 )
 
-// pkiCA is a certificate authority made in the test: a root or an
-// intermediate.
-type pkiCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+// version returns l as a store version with the given chain.
+func version(t *testing.T, l *testpki.Leaf, seq int, chainPEM []byte) store.Version {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func randomSerial(t *testing.T) *big.Int {
-	t.Helper()
-	s, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Add(s, big.NewInt(1))
-}
-
-func pemCert(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-// newCA returns a root CA when parent is nil, otherwise an intermediate
-// signed by parent. Both are valid from a day ago for a year.
-func newCA(t *testing.T, parent *pkiCA, cn string) *pkiCA {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(t),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-24 * time.Hour),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	issuer, signer := tmpl, key
-	if parent != nil {
-		issuer, signer = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, key.Public(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pkiCA{cert: c, key: key, pem: pemCert(der)}
-}
-
-// issued is a leaf certificate with its key.
-type issued struct {
-	cert    *x509.Certificate
-	certPEM []byte
-	keyPEM  []byte
-}
-
-// issue signs a leaf for names valid from notBefore to notAfter.
-func (ca *pkiCA) issue(t *testing.T, names []string, notBefore, notAfter time.Time) issued {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(t),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return issued{cert: c, certPEM: pemCert(der), keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k})}
-}
-
-// version returns the leaf as a store version with the given chain.
-func (l issued) version(seq int, chainPEM []byte) store.Version {
 	return store.Version{
 		Seq:       seq,
-		Serial:    hex.EncodeToString(l.cert.SerialNumber.Bytes()),
-		CertPEM:   l.certPEM,
+		Serial:    l.Serial(),
+		CertPEM:   l.CertPEM(),
 		ChainPEM:  chainPEM,
-		KeyPEM:    l.keyPEM,
-		NotBefore: l.cert.NotBefore,
-		NotAfter:  l.cert.NotAfter,
+		KeyPEM:    l.KeyPEM(t),
+		NotBefore: l.Cert.NotBefore,
+		NotAfter:  l.Cert.NotAfter,
 		Issued:    time.Now(),
 	}
 }
@@ -164,61 +67,21 @@ func (r *refusalLog) len() int {
 	return len(r.list)
 }
 
-// tlsServer serves cfg on 127.0.0.1 and records each server-side handshake
-// error (nil for a success) in the order the handshakes finish.
-type tlsServer struct {
-	addr string
-	errs chan error
-}
-
-func serveTLS(t *testing.T, cfg *tls.Config) *tlsServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tlsServer{addr: ln.Addr().String(), errs: make(chan error, 1)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// One handshake at a time: the client waits for its result.
-			_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-			tc := tls.Server(conn, cfg)
-			herr := tc.Handshake()
-			tc.Close()
-			s.errs <- herr
-		}
-	})
-	return s
-}
-
-// handshake runs one TLS handshake with server name sni ("" = none) and
-// returns the leaf the server sent, the client's error and the server's.
-// With roots set the client verifies the chain and the name; without, it
-// accepts any certificate.
-func (s *tlsServer) handshake(t *testing.T, sni string, roots *x509.CertPool) (leaf *x509.Certificate, clientErr, serverErr error) {
+// handshake runs one TLS handshake with srv with server name sni ("" =
+// none) and returns the leaf the server sent, the client's error and the
+// server's. With roots set the client verifies the chain and the name;
+// without, it accepts any certificate.
+func handshake(t *testing.T, srv *testpki.Server, sni string, roots *x509.CertPool) (leaf *x509.Certificate, clientErr, serverErr error) {
 	t.Helper()
 	cfg := &tls.Config{ServerName: sni, RootCAs: roots, MinVersion: tls.VersionTLS12}
 	if roots == nil {
 		cfg.InsecureSkipVerify = true
 	}
-	conn, err := net.DialTimeout("tcp", s.addr, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	tc := tls.Client(conn, cfg)
-	clientErr = tc.Handshake()
+	cs, clientErr := srv.Dial(cfg)
 	if clientErr == nil {
-		leaf = tc.ConnectionState().PeerCertificates[0]
+		leaf = cs.PeerCertificates[0]
 	}
-	tc.Close()
-	return leaf, clientErr, <-s.errs
+	return leaf, clientErr, srv.Result(t)
 }
 
 // TestDB_BinderSource_BadRecordsRefused follows a real bbolt store with a
@@ -226,29 +89,28 @@ func (s *tlsServer) handshake(t *testing.T, sni string, roots *x509.CertPool) (l
 // Sync and reported, and the binder keeps serving the last good certificate,
 // through Serial and through real TLS handshakes.
 func TestDB_BinderSource_BadRecordsRefused(t *testing.T) {
-	root := newCA(t, nil, "Test Root")
-	inter := newCA(t, root, "Test Intermediate")
-	otherRoot := newCA(t, nil, "Other Root")
+	root := testpki.NewRoot(t, "Test Root")
+	inter := root.SubCA(t, "Test Intermediate", time.Time{}, time.Time{})
+	otherRoot := testpki.NewRoot(t, "Other Root")
 	// Same subject as the real intermediate, another key: only the signature
 	// tells them apart.
-	otherInter := newCA(t, otherRoot, "Test Intermediate")
-	roots := x509.NewCertPool()
-	roots.AddCert(root.cert)
+	otherInter := otherRoot.SubCA(t, "Test Intermediate", time.Time{}, time.Time{})
+	roots := root.Pool()
 
 	modes := []struct {
 		name string
 		// roots is Options.Roots.
 		roots *x509.CertPool
 		// chain returns the ChainPEM stored with a leaf of ca.
-		chain func(ca, caRoot *pkiCA) []byte
+		chain func(ca, caRoot *testpki.CA) []byte
 	}{
 		// Full verification to a configured root; the store holds the
 		// intermediate only, as an ACME CA sends it.
-		{"Roots", roots, func(ca, _ *pkiCA) []byte { return ca.pem }},
+		{"Roots", roots, func(ca, _ *testpki.CA) []byte { return ca.PEM() }},
 		// No configured roots: the binder checks the chain against its own
 		// self-signed last certificate.
-		{"SelfContained", nil, func(ca, caRoot *pkiCA) []byte {
-			return append(append([]byte(nil), ca.pem...), caRoot.pem...)
+		{"SelfContained", nil, func(ca, caRoot *testpki.CA) []byte {
+			return append(ca.PEM(), caRoot.PEM()...)
 		}},
 	}
 	for _, m := range modes {
@@ -258,8 +120,8 @@ func TestDB_BinderSource_BadRecordsRefused(t *testing.T) {
 	}
 }
 
-func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pkiCA, clientRoots, binderRoots *x509.CertPool,
-	chain func(ca, caRoot *pkiCA) []byte) {
+func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *testpki.CA, clientRoots, binderRoots *x509.CertPool,
+	chain func(ca, caRoot *testpki.CA) []byte) {
 	ctx := t.Context()
 	now := time.Now()
 	db, err := store.Open(filepath.Join(t.TempDir(), "certctl.db"), nil)
@@ -267,7 +129,9 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 		t.Fatal(err)
 	}
 
-	good := inter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	// valid is a leaf for a.example, valid now.
+	valid := testpki.LeafSpec{Names: []string{"a.example"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour)}
+	good := inter.Issue(t, valid)
 	goodChain := chain(inter, root)
 	rec := &store.Certificate{
 		Name:      "a.example",
@@ -275,7 +139,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 		KeyType:   "ec256",
 		Directory: "https://ca.example/dir",
 	}
-	rec.AddVersion(good.version(rec.NextSeq(), goodChain))
+	rec.AddVersion(version(t, good, rec.NextSeq(), goodChain))
 	if err := db.Put(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -286,24 +150,24 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	if err := bd.Sync(ctx, src); err != nil {
 		t.Fatalf("Sync of a good record: %v", err)
 	}
-	goodSerial := hex.EncodeToString(good.cert.SerialNumber.Bytes())
+	goodSerial := good.Serial()
 	if got := bd.Serial("a.example"); got != goodSerial {
 		t.Fatalf("Serial(a.example) = %q, want %q", got, goodSerial)
 	}
 	if n := refused.len(); n != 0 {
 		t.Fatalf("good record: %d refusals reported: %v", n, refused.since(0))
 	}
-	srv := serveTLS(t, bd.TLSConfig(bindings.Intermediate))
+	srv := testpki.ServeTLS(t, bd.TLSConfig(bindings.Intermediate))
 
 	// servesGood checks that a.example is still served the good certificate,
 	// by lookup and over TLS with full client verification.
-	servesGood := func(t *testing.T, want issued) {
+	servesGood := func(t *testing.T, want *testpki.Leaf) {
 		t.Helper()
-		wantSerial := hex.EncodeToString(want.cert.SerialNumber.Bytes())
+		wantSerial := want.Serial()
 		if got := bd.Serial("a.example"); got != wantSerial {
 			t.Errorf("Serial(a.example) = %q, want %q", got, wantSerial)
 		}
-		leaf, cerr, serr := srv.handshake(t, "a.example", clientRoots)
+		leaf, cerr, serr := handshake(t, srv, "a.example", clientRoots)
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake for a.example: client %v, server %v", cerr, serr)
 		}
@@ -313,71 +177,48 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	}
 	servesGood(t, good)
 
-	stranger := newKey(t)
-	strangerDER, err := x509.MarshalPKCS8PrivateKey(stranger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	strangerPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: strangerDER})
+	strangerPEM := (&testpki.Leaf{Key: testpki.NewKey(t)}).KeyPEM(t)
 	garbage := make([]byte, 600)
 	if _, err := rand.Read(garbage); err != nil {
 		t.Fatal(err)
 	}
-
+	garbageBlock := func(typ string) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: garbage}) }
+	expired, notYet := valid, valid
+	expired.NotBefore, expired.NotAfter = now.Add(-90*24*time.Hour), now.Add(-time.Hour)
+	notYet.NotBefore = now.Add(time.Hour)
 	cases := []struct {
-		name    string
-		version func(seq int) store.Version
-		want    error
+		name  string
+		ca    *testpki.CA      // signs the leaf
+		leaf  testpki.LeafSpec // the leaf it signs
+		chain []byte           // the version's ChainPEM
+		edit  func(v *store.Version)
+		want  error
 	}{
-		{"KeyMismatch", func(seq int) store.Version {
-			v := inter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).version(seq, goodChain)
-			v.KeyPEM = strangerPEM
-			return v
-		}, bindings.ErrKeyMismatch},
-		{"GarbageCertificateBlock", func(seq int) store.Version {
-			v := inter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).version(seq, goodChain)
-			v.CertPEM = pemCert(garbage)
-			return v
-		}, bindings.ErrBadCertificate},
-		{"GarbageNoPEMNoChain", func(seq int) store.Version {
-			v := inter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).version(seq, nil)
-			v.CertPEM = garbage
-			return v
-		}, bindings.ErrNoCertificate},
+		{"KeyMismatch", inter, valid, goodChain, func(v *store.Version) { v.KeyPEM = strangerPEM }, bindings.ErrKeyMismatch},
+		{"GarbageCertificateBlock", inter, valid, goodChain, func(v *store.Version) { v.CertPEM = garbageBlock("CERTIFICATE") },
+			bindings.ErrBadCertificate},
+		{"GarbageNoPEMNoChain", inter, valid, nil, func(v *store.Version) { v.CertPEM = garbage }, bindings.ErrNoCertificate},
 		// With the leaf unreadable, the first certificate of the loaded full
 		// chain is the intermediate: it is taken for the leaf and refused
 		// because the key is not its own.
-		{"GarbageNoPEMWithChain", func(seq int) store.Version {
-			v := inter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).version(seq, goodChain)
-			v.CertPEM = []byte("not a certificate\x00\xff\n")
-			return v
-		}, bindings.ErrKeyMismatch},
-		{"GarbageKey", func(seq int) store.Version {
-			v := inter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).version(seq, goodChain)
-			v.KeyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: garbage})
-			return v
-		}, bindings.ErrNoKey},
-		{"Expired", func(seq int) store.Version {
-			return inter.issue(t, []string{"a.example"}, now.Add(-90*24*time.Hour), now.Add(-time.Hour)).version(seq, goodChain)
-		}, bindings.ErrExpired},
-		{"NotYetValid", func(seq int) store.Version {
-			return inter.issue(t, []string{"a.example"}, now.Add(time.Hour), now.Add(90*24*time.Hour)).version(seq, goodChain)
-		}, bindings.ErrNotYetValid},
-		{"IntermediateOfAnotherCA", func(seq int) store.Version {
-			return inter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).
-				version(seq, chain(otherInter, otherRoot))
-		}, bindings.ErrBadChain},
-		{"SignedByAnotherCA", func(seq int) store.Version {
-			// The mirror case: a leaf of the other CA (same intermediate
-			// name) stored with this CA's chain.
-			return otherInter.issue(t, []string{"a.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).
-				version(seq, goodChain)
-		}, bindings.ErrBadChain},
+		{"GarbageNoPEMWithChain", inter, valid, goodChain,
+			func(v *store.Version) { v.CertPEM = []byte("not a certificate\x00\xff\n") }, bindings.ErrKeyMismatch},
+		{"GarbageKey", inter, valid, goodChain, func(v *store.Version) { v.KeyPEM = garbageBlock("PRIVATE KEY") }, bindings.ErrNoKey},
+		{"Expired", inter, expired, goodChain, nil, bindings.ErrExpired},
+		{"NotYetValid", inter, notYet, goodChain, nil, bindings.ErrNotYetValid},
+		{"IntermediateOfAnotherCA", inter, valid, chain(otherInter, otherRoot), nil, bindings.ErrBadChain},
+		// The mirror case: a leaf of the other CA (same intermediate name)
+		// stored with this CA's chain.
+		{"SignedByAnotherCA", otherInter, valid, goodChain, nil, bindings.ErrBadChain},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := refused.len()
-			rec.AddVersion(tc.version(rec.NextSeq()))
+			v := version(t, tc.ca.Issue(t, tc.leaf), rec.NextSeq(), tc.chain)
+			if tc.edit != nil {
+				tc.edit(&v)
+			}
+			rec.AddVersion(v)
 			if err := db.Put(ctx, rec); err != nil {
 				t.Fatal(err)
 			}
@@ -404,8 +245,9 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	// A leaf for other names than the record's domains: the store gives the
 	// binder the domains (Loaded.Names), so Sync refuses it.
 	t.Run("OtherNames", func(t *testing.T) {
-		rec.AddVersion(inter.issue(t, []string{"b.example"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)).
-			version(rec.NextSeq(), goodChain))
+		other := valid
+		other.Names = []string{"b.example"}
+		rec.AddVersion(version(t, inter.Issue(t, other), rec.NextSeq(), goodChain))
 		if err := db.Put(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
@@ -423,7 +265,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	// unknown name fails the handshake with ErrUnknownName, a missing one
 	// gets the default certificate (the only binding, a.example).
 	t.Run("ServerNames", func(t *testing.T) {
-		leaf, cerr, serr := srv.handshake(t, "", nil)
+		leaf, cerr, serr := handshake(t, srv, "", nil)
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake without SNI: client %v, server %v", cerr, serr)
 		}
@@ -439,7 +281,7 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 			if sent := strings.TrimRight(sni, "."); sent == "" || strings.EqualFold(sent, "a.example") {
 				continue
 			}
-			_, cerr, serr := srv.handshake(t, sni, nil)
+			_, cerr, serr := handshake(t, srv, sni, nil)
 			if cerr == nil {
 				t.Errorf("handshake with SNI %q succeeded, want a refusal", sni)
 			}
@@ -477,8 +319,10 @@ func testBadRecordsRefused(t *testing.T, root, inter, otherRoot, otherInter *pki
 	// A good new version is picked up: the refusals above were not Sync
 	// ignoring the store.
 	t.Run("GoodVersionInstalled", func(t *testing.T) {
-		renewed := inter.issue(t, []string{"a.example"}, now.Add(-time.Minute), now.Add(90*24*time.Hour))
-		rec.AddVersion(renewed.version(rec.NextSeq(), goodChain))
+		renewedSpec := valid
+		renewedSpec.NotBefore = now.Add(-time.Minute)
+		renewed := inter.Issue(t, renewedSpec)
+		rec.AddVersion(version(t, renewed, rec.NextSeq(), goodChain))
 		if err := db.Put(ctx, rec); err != nil {
 			t.Fatal(err)
 		}

@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdh"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"math/big"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/certctl/certctl/internal/testpki"
 )
 
 // material is a leaf signed by a self-signed CA, with the leaf's key.
@@ -27,36 +24,9 @@ type material struct {
 
 func newMaterial(t *testing.T, key crypto.Signer) material {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "certpem CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1234), DNSNames: []string{"a.example"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, key.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(leafDER)
-	return material{leaf: leaf, ca: ca, key: key}
-}
-
-func ecKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	ca := testpki.NewRoot(t, "certpem CA")
+	l := ca.Issue(t, testpki.LeafSpec{Names: []string{"a.example"}, Key: key})
+	return material{leaf: l.Cert, ca: ca.Cert, key: key}
 }
 
 func block(typ string, der []byte) []byte {
@@ -66,7 +36,7 @@ func block(typ string, der []byte) []byte {
 func cat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 
 func TestParseChain_Forms(t *testing.T) {
-	m := newMaterial(t, ecKey(t))
+	m := newMaterial(t, testpki.NewKey(t))
 	leafPEM, caPEM := EncodeCertificates(m.leaf), EncodeCertificates(m.ca)
 	junk := block("CERTIFICATE", []byte("junk"))
 	tests := []struct {
@@ -109,11 +79,8 @@ func TestParseChain_Forms(t *testing.T) {
 }
 
 func TestParsePrivateKey_Encodings(t *testing.T) {
-	ec := ecKey(t)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ec := testpki.NewKey(t)
+	rsaKey := testpki.NewRSAKey(t)
 	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -178,11 +145,8 @@ func TestParsePrivateKey_Encodings(t *testing.T) {
 }
 
 func TestKeyMatches(t *testing.T) {
-	ec := ecKey(t)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ec := testpki.NewKey(t)
+	rsaKey := testpki.NewRSAKey(t)
 	m := newMaterial(t, ec)
 	tests := []struct {
 		name string
@@ -190,7 +154,7 @@ func TestKeyMatches(t *testing.T) {
 		want error
 	}{
 		{"own key", ec, nil},
-		{"other key", ecKey(t), ErrKeyMismatch},
+		{"other key", testpki.NewKey(t), ErrKeyMismatch},
 		{"other type", rsaKey, ErrKeyMismatch},
 	}
 	for _, tt := range tests {
@@ -201,7 +165,7 @@ func TestKeyMatches(t *testing.T) {
 }
 
 func TestEncodeCertificatesAndFullchain_RoundTrip(t *testing.T) {
-	m := newMaterial(t, ecKey(t))
+	m := newMaterial(t, testpki.NewKey(t))
 	leafPEM, caPEM := EncodeCertificates(m.leaf), EncodeCertificates(m.ca)
 	if got := EncodeCertificates(); len(got) != 0 {
 		t.Errorf("EncodeCertificates() = %q, want empty", got)

@@ -19,6 +19,7 @@ import (
 type TB interface {
 	Helper()
 	Fatal(args ...any)
+	Cleanup(func())
 }
 
 // CA is a certificate authority made in the test.
@@ -31,6 +32,16 @@ type CA struct {
 func NewKey(tb TB) *ecdsa.PrivateKey {
 	tb.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// NewRSAKey returns a new RSA-2048 key.
+func NewRSAKey(tb TB) *rsa.PrivateKey {
+	tb.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		tb.Fatal(err)
 	}
