@@ -4,12 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certctl/certctl/export"
+	"github.com/certctl/certctl/internal/proctest"
 )
 
 func TestReadPassword_FileEnvAndErrors(t *testing.T) {
@@ -36,21 +36,9 @@ func TestReadPassword_FileEnvAndErrors(t *testing.T) {
 	}
 }
 
-func reloadScript(t *testing.T, body string) string {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("reload scripts need /bin/sh")
-	}
-	p := filepath.Join(t.TempDir(), "reload.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestReload_Success_RunsArgvWithoutShell(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "args")
-	script := reloadScript(t, `printf '%s\n' "$@" > "$1"`+"\n")
+	script := proctest.Script(t, "reload.sh", `printf '%s\n' "$@" > "$1"`+"\n")
 	arg := "$(touch " + out + ".pwned)"
 	if err := export.Reload(t.Context(), export.FileTarget{ReloadCmd: []string{script, out, arg}}, nil); err != nil {
 		t.Fatal(err)
@@ -67,7 +55,7 @@ func TestReload_Success_RunsArgvWithoutShell(t *testing.T) {
 }
 
 func TestReload_Failing_ErrorWithOutput(t *testing.T) {
-	script := reloadScript(t, "echo 'nginx: [emerg] bad config' >&2\nexit 1\n")
+	script := proctest.Script(t, "reload.sh", "echo 'nginx: [emerg] bad config' >&2\nexit 1\n")
 	err := export.Reload(t.Context(), export.FileTarget{ReloadCmd: []string{script}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "bad config") || !strings.Contains(err.Error(), "exit status 1") {
 		t.Fatalf("err = %v, want the exit status and output", err)
@@ -78,34 +66,8 @@ func TestReload_Failing_ErrorWithOutput(t *testing.T) {
 }
 
 func TestReload_Hanging_KilledAtTimeout(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "pid")
-	script := reloadScript(t, "sleep 60 &\necho $! > \""+pidFile+"\"\nwait\n")
-	// On a loaded machine the timeout may pass before the child started;
-	// then try again with a longer one.
-	for _, timeout := range []time.Duration{200 * time.Millisecond, 2 * time.Second, 10 * time.Second} {
-		_ = os.Remove(pidFile)
-		err := export.Reload(t.Context(), export.FileTarget{ReloadCmd: []string{script}, ReloadTimeout: timeout}, nil)
-		if !errors.Is(err, export.ErrCommandTimeout) {
-			t.Fatalf("err = %v, want ErrCommandTimeout", err)
-		}
-		if b, _ := os.ReadFile(pidFile); len(b) > 0 && b[len(b)-1] == '\n' {
-			break
-		}
-	}
-	// The child in the command's process group is gone too.
-	pid := strings.TrimSpace(string(readFile(t, pidFile)))
-	for i := 0; ; i++ {
-		b, err := os.ReadFile("/proc/" + pid + "/stat")
-		if err != nil {
-			break // gone
-		}
-		s := string(b)
-		if j := strings.LastIndexByte(s, ')'); j >= 0 && j+2 < len(s) && (s[j+2] == 'Z' || s[j+2] == 'X') {
-			break // dead, not yet reaped
-		}
-		if i == 500 {
-			t.Fatalf("child %s still runs", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// The child in the command's process group is killed too.
+	proctest.CheckTimeoutKillsChild(t, export.ErrCommandTimeout, func(argv []string, timeout time.Duration) error {
+		return export.Reload(t.Context(), export.FileTarget{ReloadCmd: argv, ReloadTimeout: timeout}, nil)
+	})
 }

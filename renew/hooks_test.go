@@ -9,72 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/certctl/certctl/internal/proctest"
 	"github.com/certctl/certctl/renew"
 )
-
-// hookScript writes an executable /bin/sh script into a temporary directory
-// and returns its path.
-func hookScript(t *testing.T, body string) string {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("hook scripts need /bin/sh")
-	}
-	p := filepath.Join(t.TempDir(), "hook.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// processGone reports whether pid no longer runs (absent or a zombie).
-func processGone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return true
-		}
-		p, _ := os.FindProcess(pid)
-		return p == nil || p.Signal(syscall.Signal(0)) != nil
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
-}
-
-// waitGone waits (boundedly; the bound is a liveness limit, not a measure)
-// until pid no longer runs.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	for range 500 {
-		if processGone(pid) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("process %d still runs", pid)
-}
-
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("hook did not record its child: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
-}
 
 func TestHookEnv_Environ_AllVariablesAlwaysSet(t *testing.T) {
 	env := renew.HookEnv{Event: renew.HookPre, Name: "www"}.Environ()
@@ -104,7 +46,7 @@ func TestHookEnv_Environ_NotAfterUTCAndNULRemoved(t *testing.T) {
 
 func TestRunHook_Environment_EveryVariable(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "env.txt")
-	script := hookScript(t, `env | grep '^CERTCTL_' | sort > "$1"`+"\n")
+	script := proctest.Script(t, "hook.sh", `env | grep '^CERTCTL_' | sort > "$1"`+"\n")
 	e := renew.HookEnv{
 		Event:         renew.HookDeploy,
 		Name:          "shop",
@@ -149,7 +91,7 @@ func TestRunHook_Injection_NeverExecuted(t *testing.T) {
 	// The hook uses the values the way a careless script might, unquoted,
 	// but a shell expands variables only once: substitutions inside their
 	// values are not run.
-	script := hookScript(t, `echo $CERTCTL_DOMAINS > "$1"; echo $CERTCTL_ERROR >> "$1"; printf '%s\n' "$2" >> "$1"`+"\n")
+	script := proctest.Script(t, "hook.sh", `echo $CERTCTL_DOMAINS > "$1"; echo $CERTCTL_ERROR >> "$1"; printf '%s\n' "$2" >> "$1"`+"\n")
 	e := renew.HookEnv{
 		Event:   renew.HookFailure,
 		Name:    "evil",
@@ -176,7 +118,7 @@ func TestRunHook_Injection_NeverExecuted(t *testing.T) {
 }
 
 func TestRunHook_Failure_ErrorHasOutputAndStatus(t *testing.T) {
-	script := hookScript(t, "echo to-stdout\necho to-stderr >&2\nexit 3\n")
+	script := proctest.Script(t, "hook.sh", "echo to-stdout\necho to-stderr >&2\nexit 3\n")
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookDeploy, Name: "api"}, 0, logger)
@@ -205,7 +147,7 @@ func TestRunHook_Failure_ErrorHasOutputAndStatus(t *testing.T) {
 }
 
 func TestRunHook_Success_OutputLogged(t *testing.T) {
-	script := hookScript(t, "echo reloaded \"$CERTCTL_NAME\"\n")
+	script := proctest.Script(t, "hook.sh", "echo reloaded \"$CERTCTL_NAME\"\n")
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	if err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookPost, Name: "db"}, 0, logger); err != nil {
@@ -217,7 +159,7 @@ func TestRunHook_Success_OutputLogged(t *testing.T) {
 }
 
 func TestRunHook_Hanging_KilledAtTimeout(t *testing.T) {
-	script := hookScript(t, "exec sleep 60\n")
+	script := proctest.Script(t, "hook.sh", "exec sleep 60\n")
 	err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookPre, Name: "slow"}, 200*time.Millisecond, nil)
 	if !errors.Is(err, renew.ErrHookTimeout) {
 		t.Fatalf("err = %v, want ErrHookTimeout", err)
@@ -228,45 +170,27 @@ func TestRunHook_Hanging_KilledAtTimeout(t *testing.T) {
 }
 
 func TestRunHook_HangingWithChild_WholeGroupKilled(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	script := hookScript(t, "sleep 60 &\necho $! > \"$1\"\nwait\n")
-	// On a loaded machine the timeout may pass before the child started;
-	// then try again with a longer one.
-	for _, timeout := range []time.Duration{300 * time.Millisecond, 2 * time.Second, 10 * time.Second} {
-		_ = os.Remove(pidFile)
-		err := renew.RunHook(t.Context(), []string{script, pidFile}, renew.HookEnv{Event: renew.HookPre, Name: "slow"}, timeout, nil)
-		if !errors.Is(err, renew.ErrHookTimeout) {
-			t.Fatalf("err = %v, want ErrHookTimeout", err)
-		}
-		if b, _ := os.ReadFile(pidFile); len(b) > 0 && b[len(b)-1] == '\n' {
-			waitGone(t, readPID(t, pidFile))
-			return
-		}
-	}
-	t.Fatal("the hook never started its child")
+	proctest.CheckTimeoutKillsChild(t, renew.ErrHookTimeout, func(argv []string, timeout time.Duration) error {
+		return renew.RunHook(t.Context(), argv, renew.HookEnv{Event: renew.HookPre, Name: "slow"}, timeout, nil)
+	})
 }
 
 func TestRunHook_ContextCanceled_KilledWithCause(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	script := hookScript(t, "sleep 60 &\necho $! > \"$1\"\nwait\n")
+	script := proctest.Script(t, "hook.sh", "sleep 60 &\necho $! > \"$1\"\nwait\n")
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- renew.RunHook(ctx, []string{script, pidFile}, renew.HookEnv{Event: renew.HookPre, Name: "c"}, time.Hour, nil)
-	}()
+	hook := proctest.Start(t, func(pidPipe string) error {
+		return renew.RunHook(ctx, []string{script, pidPipe}, renew.HookEnv{Event: renew.HookPre, Name: "c"}, time.Hour, nil)
+	})
 	// Cancel once the hook has started its child.
-	for range 500 {
-		if b, _ := os.ReadFile(pidFile); len(b) > 0 && b[len(b)-1] == '\n' {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	child := hook.Child(t)
+	if child == nil {
+		t.Fatalf("the hook did not report its child; RunHook: %v", hook.Wait())
 	}
 	cancel()
-	err := <-done
-	if !errors.Is(err, context.Canceled) || errors.Is(err, renew.ErrHookTimeout) {
+	if err := hook.Wait(); !errors.Is(err, context.Canceled) || errors.Is(err, renew.ErrHookTimeout) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	waitGone(t, readPID(t, pidFile))
+	child.WaitGone(t)
 }
 
 func TestRunHook_MissingExecutable_ClearError(t *testing.T) {
@@ -290,20 +214,22 @@ func TestRunHook_EmptyArgv_Noop(t *testing.T) {
 }
 
 func TestRunHook_LeftBackgroundChild_SucceedsAfterGrace(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	// A hook that starts a helper holding its stdout and exits 0 succeeds.
-	script := hookScript(t, "sleep 30 &\necho $! > \"$1\"\nexit 0\n")
-	if err := renew.RunHook(t.Context(), []string{script, pidFile}, renew.HookEnv{Name: "bg"}, 0, nil); err != nil {
+	script := proctest.Script(t, "hook.sh", "sleep 30 &\necho $! > \"$1\"\nexit 0\n")
+	hook := proctest.Start(t, func(pidPipe string) error {
+		return renew.RunHook(t.Context(), []string{script, pidPipe}, renew.HookEnv{Name: "bg"}, 0, nil)
+	})
+	child := hook.Child(t) // killed by proctest at the end of the test
+	if err := hook.Wait(); err != nil {
 		t.Fatalf("err = %v", err)
 	}
-	pid := readPID(t, pidFile)
-	if p, err := os.FindProcess(pid); err == nil {
-		_ = p.Kill()
+	if child == nil {
+		t.Fatal("hook did not report its child")
 	}
 }
 
 func TestRunHook_LargeOutput_TailKeptAndBounded(t *testing.T) {
-	script := hookScript(t, "i=0\nwhile [ $i -lt 3000 ]; do echo \"line $i of noise noise noise noise\"; i=$((i+1)); done\necho LAST-LINE\nexit 1\n")
+	script := proctest.Script(t, "hook.sh", "i=0\nwhile [ $i -lt 3000 ]; do echo \"line $i of noise noise noise noise\"; i=$((i+1)); done\necho LAST-LINE\nexit 1\n")
 	var logs bytes.Buffer
 	err := renew.RunHook(t.Context(), []string{script}, renew.HookEnv{Event: renew.HookPost, Name: "big"}, 0, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err == nil {

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certctl/certctl/internal/proctest"
 )
 
 func TestTailBuffer_KeepsTheLastBytes(t *testing.T) {
@@ -38,9 +39,7 @@ func TestTailBuffer_KeepsTheLastBytes(t *testing.T) {
 }
 
 func TestRun_ArgvAndEnvWithoutShell(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs /bin/sh")
-	}
+	proctest.RequireShell(t)
 	out, err := Run(t.Context(), []string{"sh", "-c", `printf '%s|%s' "$1" "$CERTCTL_TEST_X"`, "sh", "$(id)"},
 		[]string{"CERTCTL_TEST_X=from env"}, time.Minute)
 	if err != nil {
@@ -52,9 +51,7 @@ func TestRun_ArgvAndEnvWithoutShell(t *testing.T) {
 }
 
 func TestRun_FailuresAndLongOutput(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs /bin/sh")
-	}
+	proctest.RequireShell(t)
 	if _, err := Run(t.Context(), nil, nil, time.Minute); err == nil {
 		t.Error("empty argv: no error")
 	}
