@@ -11,9 +11,6 @@ import (
 	"github.com/certctl/certctl/internal/command"
 )
 
-// errOutputMax bounds the output tail quoted in an error of Reload.
-const errOutputMax = 4 << 10
-
 // Reload runs t.ReloadCmd (an argv: argv[0] looked up in PATH, no shell)
 // and waits for it; an empty ReloadCmd runs nothing. The command runs in
 // its own process group, killed as a whole when t.ReloadTimeout (0 means
@@ -43,11 +40,7 @@ func Reload(ctx context.Context, t FileTarget, logger *slog.Logger) error {
 	if err == nil {
 		return nil
 	}
-	s := strings.TrimSpace(string(out))
-	if len(s) > errOutputMax {
-		s = "..." + s[len(s)-errOutputMax:]
-	}
-	if s != "" {
+	if s := command.Tail(out); s != "" {
 		return fmt.Errorf("reload command %q: %w (output: %q)", argv[0], err, s)
 	}
 	return fmt.Errorf("reload command %q: %w", argv[0], err)

@@ -24,12 +24,6 @@ const (
 // DefaultHookTimeout is how long RunHook lets a hook run when given no timeout.
 const DefaultHookTimeout = 2 * time.Minute
 
-const (
-	// hookErrOutputMax bounds the output tail quoted in a returned error,
-	// which may end up in the store as the last renewal error.
-	hookErrOutputMax = 4 << 10
-)
-
 // HookEnv is the data given to a hook, in environment variables (see
 // [HookEnv.Environ]); none of it is ever put into the hook's argv.
 type HookEnv struct {
@@ -126,17 +120,8 @@ func RunHook(ctx context.Context, argv []string, e HookEnv, timeout time.Duratio
 	if err == nil {
 		return nil
 	}
-	if tail := hookTail(out, hookErrOutputMax); tail != "" {
+	if tail := command.Tail(out); tail != "" {
 		return fmt.Errorf("%s: %s hook %q: %w (output: %q)", e.Name, e.Event, argv[0], err, tail)
 	}
 	return fmt.Errorf("%s: %s hook %q: %w", e.Name, e.Event, argv[0], err)
-}
-
-// hookTail returns the last limit bytes of out, trimmed of surrounding space.
-func hookTail(out []byte, limit int) string {
-	s := strings.TrimSpace(string(out))
-	if len(s) > limit {
-		s = "..." + s[len(s)-limit:]
-	}
-	return s
 }

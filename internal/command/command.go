@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 )
@@ -94,4 +95,18 @@ func (b *tailBuffer) bytes() []byte {
 		return append([]byte("[output truncated]\n"), b.buf...)
 	}
 	return bytes.Clone(b.buf)
+}
+
+// TailMax bounds the output quoted by [Tail].
+const TailMax = 4 << 10
+
+// Tail returns the last [TailMax] bytes of a command's output, trimmed of
+// surrounding space and marked "..." when cut, for quoting in an error that
+// may end up in a store or a log line.
+func Tail(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if len(s) > TailMax {
+		s = "..." + s[len(s)-TailMax:]
+	}
+	return s
 }

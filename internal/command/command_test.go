@@ -68,3 +68,14 @@ func TestRun_FailuresAndLongOutput(t *testing.T) {
 		t.Errorf("output of %d bytes, want the marked last 64 KiB", len(out))
 	}
 }
+
+func TestTail_TrimsAndCuts(t *testing.T) {
+	if got := Tail([]byte("  out\n")); got != "out" {
+		t.Errorf("short output: %q", got)
+	}
+	long := strings.Repeat("a", TailMax) + "END"
+	got := Tail([]byte(long))
+	if !strings.HasPrefix(got, "...") || !strings.HasSuffix(got, "END") || len(got) != TailMax+3 {
+		t.Errorf("long output: %d bytes, starts %q", len(got), got[:10])
+	}
+}
