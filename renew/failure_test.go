@@ -49,7 +49,7 @@ func (w *webhookSink) events() []string {
 	defer w.mu.Unlock()
 	var out []string
 	for _, n := range w.got {
-		out = append(out, n.Event+":"+n.Name)
+		out = append(out, string(n.Event)+":"+n.Name)
 	}
 	return out
 }

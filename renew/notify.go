@@ -13,10 +13,13 @@ import (
 	"time"
 )
 
-// Notification events sent by the renewal manager.
+// NotifyEvent names what a [Notification] reports.
+type NotifyEvent string
+
+// The notification events sent by the renewal service.
 const (
-	NotifyRenewalFailed = "renewal_failed" // a renewal attempt failed
-	NotifyExpiring      = "expiring"       // the last tenth of the lifetime began, unrenewed
+	NotifyRenewalFailed NotifyEvent = "renewal_failed" // a renewal attempt failed
+	NotifyExpiring      NotifyEvent = "expiring"       // the last tenth of the lifetime began, unrenewed
 )
 
 // Notifier defaults, used for zero fields.
@@ -42,7 +45,7 @@ const (
 // list.
 type Notification struct {
 	// Event is NotifyRenewalFailed, NotifyExpiring or another event name.
-	Event string `json:"event"`
+	Event NotifyEvent `json:"event"`
 	// Name is the certificate's name.
 	Name string `json:"name"`
 	// Domains are the certificate's names.

@@ -61,7 +61,7 @@ func (h *hookRecorder) events(t *testing.T) []string {
 		if err := json.Unmarshal(b, &n); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, n.Event)
+		out = append(out, string(n.Event))
 	}
 	return out
 }
@@ -229,7 +229,7 @@ func TestNotifier_QueueFull_DropsOldest(t *testing.T) {
 	n.QueueSize = 3
 	n.Notify(renew.Notification{Event: "e0"})
 	<-first // e0 is being delivered; the queue is empty
-	for _, e := range []string{"e1", "e2", "e3", "e4", "e5"} {
+	for _, e := range []renew.NotifyEvent{"e1", "e2", "e3", "e4", "e5"} {
 		n.Notify(renew.Notification{Event: e})
 	}
 	close(release)
