@@ -93,7 +93,7 @@ func validationError(domains []string, err error) *ValidationError {
 			// authorization".
 			var pd *legoacme.ProblemDetails
 			if errors.As(perDomain[d], &pd) && (pd.Method == "" || isValidationProblem(pd)) {
-				return &ValidationError{Domain: d, Detail: pd.Detail, Err: err}
+				return &ValidationError{Domain: d, Problem: problemType(pd), Detail: pd.Detail, Err: err}
 			}
 		}
 	}
@@ -117,7 +117,7 @@ func validationError(domains []string, err error) *ValidationError {
 	if len(named) == 0 {
 		return nil
 	}
-	return &ValidationError{Domain: strings.Join(named, ","), Detail: pd.Detail, Err: err}
+	return &ValidationError{Domain: strings.Join(named, ","), Problem: problemType(pd), Detail: pd.Detail, Err: err}
 }
 
 // domainMapType is the underlying type of lego's per-domain solver errors.

@@ -57,11 +57,15 @@ func (e *RateLimitedError) Error() string {
 }
 
 // ValidationError reports that the CA could not validate control of Domain.
-// Detail is the CA's own explanation.
+// Problem is the ACME problem type without its URN prefix ("connection",
+// "dns", "caa", "unauthorized", "incorrectResponse", "tls",
+// "rejectedIdentifier"; "" when the CA gave none) and Detail the CA's own
+// explanation.
 type ValidationError struct {
-	Domain string
-	Detail string
-	Err    error
+	Domain  string
+	Problem string
+	Detail  string
+	Err     error
 }
 
 // Error implements error.

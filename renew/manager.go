@@ -247,6 +247,10 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool) {
 				if ctx.Err() != nil {
 					continue
 				}
+				m.log().Error("renewal failed", "name", r.Name, "err", r.Err)
+			}
+			if r.DeployErr != nil {
+				m.log().Error("deploying renewed certificate failed", "name", r.Name, "err", r.DeployErr)
 			}
 			m.emit(Event{Type: typ, Name: r.Name, Result: r, Time: s.now()})
 		}

@@ -156,7 +156,7 @@ func (s *Service) activated(ctx context.Context, c *store.Certificate) error {
 	}
 	files, derr := s.deploy(ctx, c)
 	if derr != nil {
-		s.log().Error("deploying renewed certificate", "name", c.Name, "err", derr)
+		s.log().Info("deploying renewed certificate failed", "name", c.Name, "err", derr)
 		s.logHookErr(c, HookFailure, s.runHooks(ctx, HookFailure, c, files, derr))
 		s.notifyFailure(c, derr)
 	}
@@ -165,12 +165,14 @@ func (s *Service) activated(ctx context.Context, c *store.Certificate) error {
 }
 
 // fail records a failed attempt (when c is stored), runs the failure and
-// post hooks and notifies.
+// post hooks and notifies. The failure is logged at info level: it is the
+// caller's to report (the CLI prints it once, the Manager logs it as an
+// error).
 func (s *Service) fail(ctx context.Context, c *store.Certificate, exists bool, cause error) {
 	if exists {
 		s.recordFailure(ctx, c, cause)
 	}
-	s.log().Error("renewal failed", "name", c.Name, "err", cause)
+	s.log().Info("renewal failed", "name", c.Name, "err", cause)
 	s.logHookErr(c, HookFailure, s.runHooks(ctx, HookFailure, c, noFiles, cause))
 	s.logHookErr(c, HookPost, s.runHooks(ctx, HookPost, c, noFiles, cause))
 	s.notifyFailure(c, cause)

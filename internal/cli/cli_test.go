@@ -380,8 +380,9 @@ func TestCLI_BadInput(t *testing.T) {
 	// A directory on a closed port fails within seconds with exit 1.
 	start := time.Now()
 	code := run("issue", "-d", "x.example", "--store", h.store, "--directory", "https://127.0.0.1:1/dir", "--agree-tos", "--http-addr", "127.0.0.1:0")
-	if code != 1 || !strings.Contains(errb.String(), "unreachable") || time.Since(start) > 15*time.Second {
-		t.Errorf("closed port: exit %d after %v: %q", code, time.Since(start), errb.String())
+	if code != 1 || !strings.Contains(out.String(), "unreachable") || time.Since(start) > 15*time.Second ||
+		strings.TrimSpace(errb.String()) != "certctl: issue failed (reported above)" {
+		t.Errorf("closed port: exit %d after %v: stdout %q stderr %q", code, time.Since(start), out.String(), errb.String())
 	}
 	if sum(t, h.store) != before {
 		t.Fatal("unreachable CA: store changed")

@@ -25,46 +25,36 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// partialError reports that some of several operations failed.
-type partialError struct{ failed, total int }
-
-func (e *partialError) Error() string {
-	return fmt.Sprintf("%d of %d renewals failed", e.failed, e.total)
+// failedError summarizes results that were already reported one by one:
+// its message is the summary only, and it wraps the last failure so that
+// the exit code is that failure's (see ExitCode).
+type failedError struct {
+	failed, total int
+	what          string // what each result is: "issue", "renewal"
+	last          error
 }
 
-// hints name the flags that fix errors the library reports without knowing
-// about flags.
-var hints = []struct {
-	err  error
-	hint string
-}{
-	{renew.ErrNoAccount, "register one with --agree-tos"},
-	{acme.ErrTOSNotAgreed, "pass --agree-tos"},
-	{acme.ErrEABRequired, "pass --eab-kid and --eab-hmac"},
-	{acme.ErrNoDNSProvider, "name one with --dns"},
-}
-
-// describe is err as the user sees it: one line, with a hint naming the
-// flag that fixes it when there is one.
-func describe(err error) string {
-	s := oneLine(err)
-	for _, h := range hints {
-		if errors.Is(err, h.err) {
-			return s + " (" + h.hint + ")"
-		}
+func (e *failedError) Error() string {
+	if e.total == 1 {
+		return e.what + " failed (reported above)"
 	}
-	return s
+	return fmt.Sprintf("%d of %d %ss failed (reported above)", e.failed, e.total, e.what)
 }
+
+func (e *failedError) Unwrap() error { return e.last }
+
+// partial reports some, not all, of several operations failed.
+func (e *failedError) partial() bool { return e.total > 1 && e.failed < e.total }
 
 // ExitCode maps an error to certctl's exit code. It is the only place that
 // does.
 func ExitCode(err error) int {
 	var ue *usageError
-	var pe *partialError
+	var fe *failedError
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &pe):
+	case errors.As(err, &fe) && fe.partial():
 		return ExitPartial
 	case errors.As(err, &ue),
 		errors.Is(err, acme.ErrBadDomain),

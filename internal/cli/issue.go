@@ -162,10 +162,7 @@ func runIssue(cmd *cobra.Command, o *issueOptions) error {
 	if err := printResults(cmd.OutOrStdout(), o.g, []renew.Result{res}, false); err != nil {
 		return err
 	}
-	if res.Err != nil {
-		return res.Err
-	}
-	return res.DeployErr
+	return resultsError([]renew.Result{res}, "issue")
 }
 
 // checkName refuses certificate names that cannot be file names, as a
@@ -193,7 +190,7 @@ func checkEmail(e string) error {
 func resultLine(r renew.Result) string {
 	switch r.Action {
 	case renew.ActionFailed:
-		return fmt.Sprintf("%-8s %s: %s", "FAILED", r.Name, describe(r.Err))
+		return fmt.Sprintf("%-8s %s: %s", "FAILED", r.Name, failureText(r.Name, r.Err))
 	case renew.ActionNotDue, renew.ActionKept:
 		return fmt.Sprintf("%-8s %s: serial %s, expires %s, next renewal %s (%s)", strings.ToUpper(string(r.Action)), r.Name,
 			r.Serial, fmtTime(r.NotAfter), fmtTime(r.Next.At), r.Next.Reason)
@@ -203,7 +200,7 @@ func resultLine(r renew.Result) string {
 			s += " (replaces " + r.PrevSerial + ")"
 		}
 		if r.DeployErr != nil {
-			s += "; DEPLOY FAILED: " + oneLine(r.DeployErr)
+			s += "; DEPLOY FAILED: " + failureText(r.Name, r.DeployErr)
 		}
 		return s
 	}

@@ -20,6 +20,52 @@ type resultJSON struct {
 	RenewalReason string     `json:"renewal_reason,omitempty"`
 	Error         string     `json:"error,omitempty"`
 	DeployError   string     `json:"deploy_error,omitempty"`
+	// ErrorKind classifies Error, or DeployError when only the deployment
+	// failed (see the kind constants in explain.go); Hint says what to do.
+	ErrorKind string `json:"error_kind,omitempty"`
+	Hint      string `json:"hint,omitempty"`
+}
+
+// failureOf returns a result's failure: its error, else its deployment
+// error; and the kind and hint of that failure.
+func failureOf(r renew.Result) (error, explanation) {
+	switch {
+	case r.Err != nil:
+		return r.Err, explain(r.Err)
+	case r.DeployErr != nil:
+		x := explain(r.DeployErr)
+		if x.kind == kindOther {
+			x = explanation{kindDeploy, "the new certificate is stored and active; fix the file binding, reload command or deploy hook, then run certctl configure NAME --deploy"}
+		}
+		return r.DeployErr, x
+	}
+	return nil, explanation{}
+}
+
+// failureText is the one line that reports err for the certificate called
+// name: the hint first, then the error with the CA's own detail.
+func failureText(name string, err error) string {
+	msg := message(name, err)
+	if h := explain(err).hint; h != "" {
+		return h + "; cause: " + msg
+	}
+	return msg
+}
+
+// resultsError is the error a command returns after printing rs: nil when
+// all succeeded, otherwise a summary that wraps the last failure.
+func resultsError(rs []renew.Result, what string) error {
+	e := &failedError{total: len(rs), what: what}
+	for _, r := range rs {
+		if err, _ := failureOf(r); err != nil {
+			e.failed++
+			e.last = err
+		}
+	}
+	if e.failed == 0 {
+		return nil
+	}
+	return e
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -45,10 +91,13 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 			j := resultJSON{Name: r.Name, Action: string(r.Action), Serial: r.Serial, PrevSerial: r.PrevSerial,
 				NotAfter: timePtr(r.NotAfter), NextRenewal: timePtr(r.Next.At), RenewalReason: r.Next.Reason}
 			if r.Err != nil {
-				j.Error = describe(r.Err)
+				j.Error = message(r.Name, r.Err)
 			}
 			if r.DeployErr != nil {
-				j.DeployError = oneLine(r.DeployErr)
+				j.DeployError = message(r.Name, r.DeployErr)
+			}
+			if _, x := failureOf(r); x.kind != "" {
+				j.ErrorKind, j.Hint = x.kind, x.hint
 			}
 			out = append(out, j)
 		}

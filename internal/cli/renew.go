@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"fmt"
 	"net/url"
 
 	"github.com/spf13/cobra"
-
-	"github.com/certctl/certctl/renew"
 )
 
 type renewOptions struct {
@@ -78,26 +75,7 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	if err := printResults(cmd.OutOrStdout(), o.g, rs, true); err != nil {
 		return err
 	}
-	failed := 0
-	var last error
-	for _, r := range rs {
-		if r.Action == renew.ActionFailed {
-			failed++
-			last = r.Err
-		} else if r.DeployErr != nil {
-			failed++
-			last = r.DeployErr
-		}
-	}
-	switch {
-	case failed == 0:
-		return nil
-	case len(rs) == 1:
-		return last
-	case failed == len(rs):
-		return fmt.Errorf("all %d renewals failed; last: %w", failed, last)
-	}
-	return &partialError{failed: failed, total: len(rs)}
+	return resultsError(rs, "renewal")
 }
 
 // checkWebhook accepts "" or an absolute http(s) URL.

@@ -63,7 +63,12 @@ func Run(ctx context.Context, deps *Deps, args []string) int {
 		if isCobraUsage(err) {
 			err = &usageError{err.Error()}
 		}
-		fmt.Fprintf(deps.Stderr, "certctl: %s\n", describe(err))
+		var fe *failedError
+		if errors.As(err, &fe) {
+			fmt.Fprintf(deps.Stderr, "certctl: %s\n", fe.Error())
+		} else {
+			fmt.Fprintf(deps.Stderr, "certctl: %s\n", withHint(oneLine(err), err))
+		}
 		if cmd != nil && ExitCode(err) == ExitUsage && isCobraUsage(err) {
 			fmt.Fprintf(deps.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
