@@ -54,7 +54,7 @@ func TestCLI_Issue_FailuresExplained(t *testing.T) {
 		{name: "terms not agreed", kind: "no_account", hint: "--agree-tos", code: 2,
 			setup: func(t *testing.T, h *harness) []string { return []string{"--http-addr", h.httpAddr()} }},
 		{name: "EAB required", kind: "eab_required", hint: "--eab-kid and --eab-hmac", code: 1,
-			opts: acmetest.Options{RequireEAB: true, EABKeys: map[string]string{eabKID: "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"}},
+			opts:  acmetest.Options{RequireEAB: true, EABKeys: map[string]string{eabKID: "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"}},
 			setup: func(t *testing.T, h *harness) []string { return []string{"--http-addr", h.httpAddr(), "--agree-tos"} }},
 		{name: "CA unreachable", kind: "ca_unreachable", hint: "outbound HTTPS to the CA", code: 1,
 			setup: func(t *testing.T, h *harness) []string {
