@@ -8,16 +8,19 @@ import (
 	"testing"
 )
 
-// listen opens a listener on addr for the test, skipping when the address
-// family is not available (no IPv6 in some containers).
-func listen(t *testing.T, addr string) net.Listener {
+// listen opens a listener on addr for the test and returns its address and
+// port; it skips the test when the address family is not available (no IPv6
+// in some containers).
+func listen(t *testing.T, addr string) (bound, port string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen on %s: %v", addr, err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	return ln
+	bound = ln.Addr().String()
+	_, port, _ = net.SplitHostPort(bound)
+	return bound, port
 }
 
 // selfComm is the command name of the test process.
@@ -40,9 +43,8 @@ func checkSelf(t *testing.T, addr string) {
 }
 
 func TestLookup_IPv4Listener(t *testing.T) {
-	ln := listen(t, "127.0.0.1:0")
-	checkSelf(t, ln.Addr().String())
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr, port := listen(t, "127.0.0.1:0")
+	checkSelf(t, addr)
 	// Binding the port on every address conflicts with this listener too.
 	checkSelf(t, ":"+port)
 	checkSelf(t, "0.0.0.0:"+port)
@@ -53,9 +55,8 @@ func TestLookup_IPv4Listener(t *testing.T) {
 }
 
 func TestLookup_IPv6Listener(t *testing.T) {
-	ln := listen(t, "[::1]:0")
-	checkSelf(t, ln.Addr().String())
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr, port := listen(t, "[::1]:0")
+	checkSelf(t, addr)
 	checkSelf(t, "[::]:"+port)
 	if pid, name, ok := Lookup("127.0.0.1:" + port); ok {
 		t.Fatalf("Lookup(127.0.0.1:%s) = %d %q, want unknown (::1 does not take IPv4)", port, pid, name)
@@ -65,14 +66,16 @@ func TestLookup_IPv6Listener(t *testing.T) {
 // A listener on every address (Go's ":0" is a dual-stack "::" socket, or
 // 0.0.0.0 without IPv6) holds the port of each loopback address.
 func TestLookup_WildcardListener(t *testing.T) {
-	ln := listen(t, ":0")
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port := listen(t, ":0")
 	checkSelf(t, "127.0.0.1:"+port)
 	checkSelf(t, "localhost:"+port)
 }
 
 func TestLookup_UnknownIsNotAnError(t *testing.T) {
-	ln := listen(t, "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	for _, a := range []string{addr, "no port", "127.0.0.1:http-ish", ""} {
