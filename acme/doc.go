@@ -30,7 +30,8 @@
 //   - responder.go: the shared HTTP-01 and TLS-ALPN-01 responders, and what
 //     acquiring one does when its port is busy: wait for another certctl
 //     process to release it, or fail at once with [*PortBusyError] when
-//     internal/portowner finds another program holding it.
+//     internal/portowner finds another program holding it; a port the
+//     process may not bind fails with [ErrPortPrivileged].
 //   - errors.go: the sentinels and typed errors callers test with errors.Is
 //     and errors.As.
 //   - classify.go: how lego's errors become those, by their types: lego's

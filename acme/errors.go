@@ -41,6 +41,11 @@ var ErrBadDirectory = errors.New("invalid ACME directory")
 // and must not be used.
 var ErrInvalidCertificate = errors.New("invalid certificate")
 
+// ErrPortPrivileged reports that the OS refused to bind a responder's port
+// for lack of privilege; it comes wrapped together with the OS error
+// (syscall.EACCES or EPERM).
+var ErrPortPrivileged = errors.New("ports below 1024 need root or the CAP_NET_BIND_SERVICE capability")
+
 // RateLimitedError reports that the CA refused a request because of a rate
 // limit. RetryAfter is how long the CA asked to wait (zero if it did not say).
 type RateLimitedError struct {

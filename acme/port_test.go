@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,16 +20,24 @@ import (
 	"github.com/certctl/certctl/internal/acmetest"
 )
 
-// The test binary run again with this set plays another process.
+// The test binary run again with one of these set plays another process.
 const (
 	// envHoldPort: listen on its address and print a line, holding the
 	// port until killed (another certctl process holding it).
 	envHoldPort = "CERTCTL_TEST_HOLD_PORT"
+	// envAcquire: acquire an HTTP-01 responder on its address and print
+	// how it failed.
+	envAcquire = "CERTCTL_TEST_ACQUIRE"
 )
 
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(envHoldPort); addr != "" {
 		os.Exit(holdPort(addr))
+	}
+	if addr := os.Getenv(envAcquire); addr != "" {
+		_, _, err := acme.AcquireHTTPResponder(context.Background(), addr)
+		fmt.Printf("privileged=%v eacces=%v: %v\n", errors.Is(err, acme.ErrPortPrivileged), errors.Is(err, syscall.EACCES), err)
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -195,5 +204,51 @@ func TestAcquireHTTPResponder_HeldByCertctlTimesOut(t *testing.T) {
 	var busy *acme.PortBusyError
 	if waits == 0 || !errors.As(err, &busy) || busy.PID == 0 || busy.PID == os.Getpid() || busy.Process == "" {
 		t.Fatalf("after %d waits: %v (%+v), want a PortBusyError naming the child", waits, err, busy)
+	}
+}
+
+// Binding a port below 1024 without privilege says so: the test binary run
+// again as user nobody tries 127.0.0.1:81.
+func TestAcquireHTTPResponder_NoPrivilege(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot run a child as user nobody")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv not found: cannot run a child as user nobody")
+	}
+	const port = 81
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err == nil {
+		if start, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && start <= port {
+			t.Skipf("net.ipv4.ip_unprivileged_port_start is %d: anyone may bind port %d", start, port)
+		}
+	}
+	// The test binary lives in a directory only root may enter: run a copy.
+	dir, err := os.MkdirTemp("", "certctl-priv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "acme.test")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin)
+	cmd.Env = append(os.Environ(), envAcquire+"=127.0.0.1:"+strconv.Itoa(port))
+	out, err := cmd.CombinedOutput()
+	want := "privileged=true eacces=true: no permission to bind port 81: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: "
+	if err != nil || !strings.HasPrefix(string(out), want) {
+		t.Fatalf("as nobody: %v, output %q, want it to start with %q", err, out, want)
 	}
 }

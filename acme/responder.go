@@ -65,7 +65,8 @@ var bindWait = 60 * time.Second
 // If another certctl process holds the port, or the holder cannot be told,
 // it waits until the port is released, ctx ends or a minute passes; if a
 // program known not to be certctl holds it (a web server), waiting cannot
-// help and it fails at once. Either failure is a [*PortBusyError].
+// help and it fails at once. Either failure is a [*PortBusyError]. A port
+// the process may not bind fails with [ErrPortPrivileged].
 func AcquireHTTPResponder(ctx context.Context, addr string) (r *HTTPResponder, release func(), err error) {
 	if addr == "" {
 		addr = ":80"
@@ -106,7 +107,7 @@ func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr stri
 				sharedMu.Unlock()
 				var zero T
 				if !errors.Is(err, syscall.EADDRINUSE) {
-					return zero, nil, err
+					return zero, nil, bindError(addr, err)
 				}
 				// Look the holder up once, and again for the error when
 				// waiting ends.
@@ -172,6 +173,19 @@ func portHolder(addr string, err error, shared bool) (busy *PortBusyError, wait 
 		return busy, shared
 	}
 	return busy, name == "certctl" || portowner.SameExecutable(pid)
+}
+
+// bindError returns err from binding addr, marked with [ErrPortPrivileged]
+// if the OS refused it for lack of privilege.
+func bindError(addr string, err error) error {
+	if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) {
+		return err
+	}
+	port := addr
+	if _, p, e := net.SplitHostPort(addr); e == nil {
+		port = p
+	}
+	return fmt.Errorf("no permission to bind port %s: %w: %w", port, ErrPortPrivileged, err)
 }
 
 // Listen starts serving challenges on addr in the background.
