@@ -89,10 +89,13 @@ func TestClient_Obtain_HTTP01SharedResponder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("port not released: %v", err)
 	}
-	// Held by someone else, acquiring waits for the port: it is released
-	// once acquiring found it busy.
+	ln.Close()
+	// Held by another certctl process (the test binary run again: the same
+	// executable), acquiring waits for the port: it is released once
+	// acquiring found it busy.
+	release := holdPortInChild(t, httpAddr(srv))
 	var once sync.Once
-	acme.OnPortBusy(t, func(string) { once.Do(func() { ln.Close() }) })
+	acme.OnPortBusy(t, func(string) { once.Do(release) })
 	_, rel3, err := acme.AcquireHTTPResponder(ctx, httpAddr(srv))
 	if err != nil {
 		t.Fatalf("acquire did not wait for the port: %v", err)

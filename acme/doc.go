@@ -10,8 +10,9 @@
 // servers that let many concurrent orders share one port; orders acquire
 // them ([AcquireHTTPResponder]) and the port is released when none needs it,
 // so another process (the CLI beside a daemon) can use it in turn. Failures come back
-// as [*RateLimitedError], [*ValidationError] or [*UnreachableError] where the
-// caller needs their data, otherwise wrapping the sentinels in errors.go.
+// as [*RateLimitedError], [*ValidationError], [*UnreachableError] or
+// [*PortBusyError] where the caller needs their data, otherwise wrapping the
+// sentinels in errors.go.
 //
 // # Files
 //
@@ -26,7 +27,11 @@
 //   - challenge.go: the challenge types ([HTTP01], [DNS01], [TLSALPN01]),
 //     [Challenge], [CheckChallenge], [DNSProvider], and how an order's
 //     solver is set up from them.
-//   - responder.go: the shared HTTP-01 and TLS-ALPN-01 responders.
+//   - responder.go: the shared HTTP-01 and TLS-ALPN-01 responders, and what
+//     acquiring one does when its port is busy: wait for another certctl
+//     process to release it, or fail at once with [*PortBusyError] when
+//     internal/portowner finds another program holding it; a port the
+//     process may not bind fails with [ErrPortPrivileged].
 //   - errors.go: the sentinels and typed errors callers test with errors.Is
 //     and errors.As.
 //   - classify.go: how lego's errors become those, by their types: lego's

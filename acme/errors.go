@@ -41,6 +41,11 @@ var ErrBadDirectory = errors.New("invalid ACME directory")
 // and must not be used.
 var ErrInvalidCertificate = errors.New("invalid certificate")
 
+// ErrPortPrivileged reports that the OS refused to bind a responder's port
+// for lack of privilege; it comes wrapped together with the OS error
+// (syscall.EACCES or EPERM).
+var ErrPortPrivileged = errors.New("ports below 1024 need root or the CAP_NET_BIND_SERVICE capability")
+
 // RateLimitedError reports that the CA refused a request because of a rate
 // limit. RetryAfter is how long the CA asked to wait (zero if it did not say).
 type RateLimitedError struct {
@@ -89,3 +94,30 @@ func (e *UnreachableError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// PortBusyError reports that a responder's port Addr is held by another
+// process: at once when that process is known not to be certctl (a web
+// server on port 80), which will not release it, otherwise after waiting for
+// it in vain or until the context ended. PID and Process name the holder
+// when known (zero and "" if not); Err is the bind error, which wraps
+// syscall.EADDRINUSE.
+type PortBusyError struct {
+	Addr    string
+	PID     int
+	Process string
+	Err     error
+}
+
+// Error implements error.
+func (e *PortBusyError) Error() string {
+	switch {
+	case e.PID != 0 && e.Process != "":
+		return fmt.Sprintf("port %s is in use by %s (pid %d)", e.Addr, e.Process, e.PID)
+	case e.PID != 0:
+		return fmt.Sprintf("port %s is in use by another program (pid %d)", e.Addr, e.PID)
+	}
+	return fmt.Sprintf("port %s is in use by another program", e.Addr)
+}
+
+// Unwrap returns the underlying error.
+func (e *PortBusyError) Unwrap() error { return e.Err }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v4/challenge/tlsalpn01"
+
+	"github.com/certctl/certctl/internal/portowner"
 )
 
 // challengePath is where ACME CAs fetch HTTP-01 key authorizations.
@@ -50,14 +53,20 @@ type sharedEntry[T any] struct {
 }
 
 // bindWait is how long acquiring a shared responder waits for its port to be
-// released by another process (a daemon and the CLI validating at once).
-const bindWait = 60 * time.Second
+// released by another certctl process (a daemon and the CLI validating at
+// once). A variable for tests.
+var bindWait = 60 * time.Second
 
 // AcquireHTTPResponder returns the process-wide HTTP-01 responder on addr
 // (":80" if empty), listening while at least one caller holds it: all
 // orders of a process share one listener, and the port is free for other
-// processes when none is running. If another process holds the port, it
-// waits until that one releases it or ctx ends. Call release when done.
+// processes when none is running. Call release when done.
+//
+// If another certctl process holds the port, or the holder cannot be told,
+// it waits until the port is released, ctx ends or a minute passes; if a
+// program known not to be certctl holds it (a web server), waiting cannot
+// help and it fails at once. Either failure is a [*PortBusyError]. A port
+// the process may not bind fails with [ErrPortPrivileged].
 func AcquireHTTPResponder(ctx context.Context, addr string) (r *HTTPResponder, release func(), err error) {
 	if addr == "" {
 		addr = ":80"
@@ -81,28 +90,41 @@ func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNRespon
 }
 
 // portBusyHook, if set, is called each time acquire finds its port held by
-// someone else and starts waiting: tests release the port on that event.
+// someone it may wait for and starts waiting: tests release the port on that
+// event.
 var portBusyHook atomic.Pointer[func(addr string)]
 
 func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr string, start func() (T, error), stop func(T)) (T, func(), error) {
 	deadline := time.Now().Add(bindWait)
+	var busy *PortBusyError // the holder, once the port was found busy
 	for {
 		sharedMu.Lock()
 		e, ok := m[addr]
 		if !ok {
 			r, err := start()
 			if err != nil {
+				shared := sharedHolds(addr)
 				sharedMu.Unlock()
 				var zero T
-				if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-					return zero, nil, err
+				if !errors.Is(err, syscall.EADDRINUSE) {
+					return zero, nil, bindError(addr, err)
+				}
+				// Look the holder up once, and again for the error when
+				// waiting ends.
+				timedOut := time.Now().After(deadline)
+				if busy == nil || timedOut {
+					var wait bool
+					busy, wait = portHolder(addr, err, shared)
+					if !wait || timedOut {
+						return zero, nil, busy
+					}
 				}
 				if f := portBusyHook.Load(); f != nil {
 					(*f)(addr)
 				}
 				select {
 				case <-ctx.Done():
-					return zero, nil, fmt.Errorf("%w (waiting for %s: %v)", err, addr, ctx.Err())
+					return zero, nil, fmt.Errorf("%w (waiting: %v)", busy, ctx.Err())
 				case <-time.After(100 * time.Millisecond):
 				}
 				continue
@@ -125,6 +147,45 @@ func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr stri
 			})
 		}, nil
 	}
+}
+
+// sharedHolds reports whether one of the process's shared responders
+// listens on addr. The caller holds sharedMu.
+func sharedHolds(addr string) bool {
+	_, inHTTP := sharedHTTP[addr]
+	_, inTLS := sharedTLS[addr]
+	return inHTTP || inTLS
+}
+
+// portHolder describes who holds addr after binding it failed with err
+// (EADDRINUSE), and whether waiting for the port may help: when the holder
+// is, or may be, another certctl process, which releases the port once its
+// orders end. This process holding it other than through a shared responder
+// (shared is false) is some other code of the program, not certctl's.
+func portHolder(addr string, err error, shared bool) (busy *PortBusyError, wait bool) {
+	busy = &PortBusyError{Addr: addr, Err: err}
+	pid, name, ok := portowner.Lookup(addr)
+	if !ok {
+		return busy, true
+	}
+	busy.PID, busy.Process = pid, name
+	if pid == os.Getpid() {
+		return busy, shared
+	}
+	return busy, name == "certctl" || portowner.SameExecutable(pid)
+}
+
+// bindError returns err from binding addr, marked with [ErrPortPrivileged]
+// if the OS refused it for lack of privilege.
+func bindError(addr string, err error) error {
+	if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) {
+		return err
+	}
+	port := addr
+	if _, p, e := net.SplitHostPort(addr); e == nil {
+		port = p
+	}
+	return fmt.Errorf("no permission to bind port %s: %w: %w", port, ErrPortPrivileged, err)
 }
 
 // Listen starts serving challenges on addr in the background.
