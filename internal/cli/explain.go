@@ -45,12 +45,19 @@ type explanation struct {
 // explain classifies err and says what to do about it.
 func explain(err error) explanation {
 	var (
+		pb  *acme.PortBusyError
 		rl  *acme.RateLimitedError
 		ve  *acme.ValidationError
 		ue  *acme.UnreachableError
 		use *usageError
 	)
 	switch {
+	case errors.As(err, &pb):
+		return explanation{kindPortBusy, "stop that program, or let it serve the challenges: --webroot DIR with the directory " +
+			"it serves at /.well-known/acme-challenge/, or --http-addr with a port it forwards to"}
+	case errors.Is(err, acme.ErrPortPrivileged):
+		return explanation{kindPortPrivileged, "run as root, or grant the capability (setcap cap_net_bind_service=+ep $(command -v certctl)), " +
+			"or use --webroot or --http-addr with a port above 1023 that port 80 is forwarded to"}
 	case errors.As(err, &rl):
 		h := "wait before trying again"
 		if rl.RetryAfter > 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,13 @@ type failureCase struct {
 	kind  string                                  // the JSON error_kind
 	hint  string                                  // in the hint and in the table line
 	code  int                                     // the exit code
+	also  string                                  // also in the line, if set
+}
+
+// selfComm is this process's name as the system reports it.
+func selfComm() string {
+	b, _ := os.ReadFile("/proc/self/comm")
+	return strings.TrimSpace(string(b))
 }
 
 // Each failure is reported once: one FAILED line on stdout with a hint that
@@ -28,6 +36,18 @@ type failureCase struct {
 func TestCLI_Issue_FailuresExplained(t *testing.T) {
 	const eabKID = "kid-1"
 	cases := []failureCase{
+		{name: "port held by another program", kind: "port_busy", hint: "stop that program", code: 1,
+			setup: func(t *testing.T, h *harness) []string {
+				// A plain listener of this test process, which is not
+				// certctl: issue fails at once and names it.
+				ln, err := net.Listen("tcp", h.httpAddr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = ln.Close() })
+				return []string{"--http-addr", h.httpAddr(), "--agree-tos"}
+			},
+			also: "is in use by " + selfComm()},
 		{name: "connection refused", kind: "validation_connection", hint: "could not connect to fail.example", code: 1,
 			setup: func(t *testing.T, h *harness) []string {
 				// The responder listens elsewhere: nothing answers on the
@@ -74,6 +94,9 @@ func TestCLI_Issue_FailuresExplained(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], "FAILED   fail.example: ") || !strings.Contains(lines[0], tc.hint) {
 				t.Fatalf("stdout is not one FAILED line with %q:\n%s", tc.hint, out)
+			}
+			if !strings.Contains(lines[0], tc.also) {
+				t.Errorf("the line does not say %q: %s", tc.also, lines[0])
 			}
 			if n := strings.Count(lines[0], "fail.example: "); n != 1 {
 				t.Errorf("the name is said %d times as a prefix: %s", n, lines[0])
