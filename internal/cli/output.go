@@ -26,20 +26,20 @@ type resultJSON struct {
 	Hint      string `json:"hint,omitempty"`
 }
 
-// failureOf returns a result's failure: its error, else its deployment
-// error; and the kind and hint of that failure.
-func failureOf(r renew.Result) (error, explanation) {
+// failureOf returns the kind and hint of a result's failure and the failure
+// itself: its error, else its deployment error (nil when it succeeded).
+func failureOf(r renew.Result) (explanation, error) {
 	switch {
 	case r.Err != nil:
-		return r.Err, explain(r.Err)
+		return explain(r.Err), r.Err
 	case r.DeployErr != nil:
 		x := explain(r.DeployErr)
 		if x.kind == kindOther {
 			x = explanation{kindDeploy, "the new certificate is stored and active; fix the file binding, reload command or deploy hook, then run certctl configure NAME --deploy"}
 		}
-		return r.DeployErr, x
+		return x, r.DeployErr
 	}
-	return nil, explanation{}
+	return explanation{}, nil
 }
 
 // failureText is the one line that reports err for the certificate called
@@ -57,7 +57,7 @@ func failureText(name string, err error) string {
 func resultsError(rs []renew.Result, what string) error {
 	e := &failedError{total: len(rs), what: what}
 	for _, r := range rs {
-		if err, _ := failureOf(r); err != nil {
+		if _, err := failureOf(r); err != nil {
 			e.failed++
 			e.last = err
 		}
@@ -96,7 +96,7 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 			if r.DeployErr != nil {
 				j.DeployError = message(r.Name, r.DeployErr)
 			}
-			if _, x := failureOf(r); x.kind != "" {
+			if x, _ := failureOf(r); x.kind != "" {
 				j.ErrorKind, j.Hint = x.kind, x.hint
 			}
 			out = append(out, j)
