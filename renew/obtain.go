@@ -37,7 +37,7 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 		}
 		return res
 	}
-	v, err := s.commit(ctx, c, cert, start, exists)
+	v, next, err := s.commit(ctx, c, cert, start, exists)
 	if err != nil {
 		res.Action, res.Err = ActionFailed, err
 		return res
@@ -46,7 +46,7 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 	if prev != nil {
 		res.Action = ActionRenewed
 	}
-	res.Serial, res.NotAfter, res.Next = v.Serial, v.NotAfter, s.Decide(c)
+	res.Serial, res.NotAfter, res.Next = v.Serial, v.NotAfter, next
 	s.log().Info("certificate "+string(res.Action), "name", c.Name, "serial", v.Serial, "not_after", v.NotAfter,
 		"took", s.now().Sub(start).Round(time.Millisecond))
 	res.DeployErr = s.activated(ctx, c)
@@ -118,8 +118,8 @@ func (s *Service) validate(cert *acme.Certificate, c *store.Certificate, prev *s
 }
 
 // commit stores cert as c's new active version, with its renewal state reset
-// and its next check scheduled.
-func (s *Service) commit(ctx context.Context, c *store.Certificate, cert *acme.Certificate, start time.Time, exists bool) (store.Version, error) {
+// and its next check scheduled, and returns the version and that decision.
+func (s *Service) commit(ctx context.Context, c *store.Certificate, cert *acme.Certificate, start time.Time, exists bool) (store.Version, Decision, error) {
 	now := s.now()
 	v := store.Version{
 		Seq:       c.NextSeq(),
@@ -136,14 +136,15 @@ func (s *Service) commit(ctx context.Context, c *store.Certificate, cert *acme.C
 	c.AddVersion(v)
 	c.ARI = store.ARIState{}
 	c.Renewal = store.RenewalState{LastAttempt: start, LastSuccess: now}
-	schedule(c, s.Decide(c))
+	d := s.Decide(c)
+	schedule(c, d)
 	if !exists {
 		c.Revision = 0
 	}
 	if err := s.Store.Put(ctx, c); err != nil {
-		return v, fmt.Errorf("%s: saving new version: %w", c.Name, err)
+		return v, d, fmt.Errorf("%s: saving new version: %w", c.Name, err)
 	}
-	return v, nil
+	return v, d, nil
 }
 
 // activated puts c's new active version into service: the in-process
