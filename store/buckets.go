@@ -31,6 +31,10 @@ var allBuckets = [][]byte{bucketMeta, bucketCerts, bucketRevs, bucketDue, bucket
 // buckets are the buckets of one transaction.
 type buckets struct {
 	meta, certs, revs, due, next, accounts *bolt.Bucket
+	// dropped is set by a write that removes private key material (a
+	// trimmed version, a deleted record, a replaced account key): the
+	// transaction then wipes the pages it freed.
+	dropped bool
 }
 
 // load fetches the buckets of tx and checks the schema.
@@ -69,7 +73,8 @@ func (db *DB) update(ctx context.Context, fn func(b *buckets, gen uint64) error)
 	if db.readOnly {
 		return fmt.Errorf("%s: %w", db.path, ErrReadOnly)
 	}
-	return db.tx(ctx, true, func(tx *bolt.Tx) error {
+	var scrub bool
+	return db.txScrub(ctx, true, &scrub, func(tx *bolt.Tx) error {
 		b, err := db.load(tx)
 		if err != nil {
 			return err
@@ -78,6 +83,7 @@ func (db *DB) update(ctx context.Context, fn func(b *buckets, gen uint64) error)
 		if err := fn(b, gen); err != nil {
 			return err
 		}
+		scrub = b.dropped
 		return b.meta.Put(keyGeneration, u64(gen))
 	})
 }
@@ -119,6 +125,9 @@ func (b *buckets) write(key, data []byte, next time.Time, rev uint64) error {
 		if err := b.next.Put(key, t); err != nil {
 			return err
 		}
+	}
+	if dropsKeys(b.certs.Get(key), data) {
+		b.dropped = true
 	}
 	if err := b.certs.Put(key, data); err != nil {
 		return err

@@ -152,6 +152,7 @@ func (db *DB) Delete(ctx context.Context, name string) error {
 		if b.certs.Get(key) == nil {
 			return ErrNotFound
 		}
+		b.dropped = true
 		if err := b.unindex(key); err != nil {
 			return err
 		}
@@ -209,7 +210,11 @@ func (db *DB) PutAccount(ctx context.Context, a *Account) error {
 		return fmt.Errorf("%s: encoding: %w", subject, err)
 	}
 	err = db.update(ctx, func(b *buckets, _ uint64) error {
-		return b.accounts.Put(accountKey(a.Directory, a.Email), data)
+		key := accountKey(a.Directory, a.Email)
+		if dropsKeys(b.accounts.Get(key), data) {
+			b.dropped = true
+		}
+		return b.accounts.Put(key, data)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: writing: %w", subject, err)

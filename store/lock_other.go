@@ -19,3 +19,8 @@ func tryLockFD(*os.File) (bool, error) { return true, nil }
 
 // unlockFile closes f.
 func unlockFile(f *os.File) error { return f.Close() }
+
+// openNoFollow opens an existing file (no-follow is not available here).
+func openNoFollow(path string, flag int) (*os.File, error) {
+	return os.OpenFile(path, flag, 0)
+}

@@ -35,3 +35,8 @@ func unlockFile(f *os.File) error {
 	uerr := syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return errors.Join(uerr, f.Close())
 }
+
+// openNoFollow opens an existing file, refusing a symbolic link.
+func openNoFollow(path string, flag int) (*os.File, error) {
+	return os.OpenFile(path, flag|syscall.O_NOFOLLOW, 0)
+}

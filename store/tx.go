@@ -36,6 +36,13 @@ func openNoCreate(name string, flag int, perm os.FileMode) (*os.File, error) {
 // Readers share the file; a writer has it alone. Waiting for either is bounded
 // by the lock timeout and by ctx.
 func (db *DB) tx(ctx context.Context, write bool, fn func(*bolt.Tx) error) error {
+	return db.txScrub(ctx, write, nil, fn)
+}
+
+// txScrub is tx, and when fn leaves *scrub true after a committed write,
+// it also wipes the pages the write freed (see scrubFree) before anyone
+// else can open the file.
+func (db *DB) txScrub(ctx context.Context, write bool, scrub *bool, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -95,7 +102,13 @@ func (db *DB) tx(ctx context.Context, write bool, fn func(*bolt.Tx) error) error
 		}
 	}()
 	if write {
-		return bdb.Update(fn)
+		if err := bdb.Update(fn); err != nil {
+			return err
+		}
+		if scrub != nil && *scrub {
+			return db.scrubFree(bdb)
+		}
+		return nil
 	}
 	releaseTurnstile()
 	turnstileHeld = false
