@@ -106,7 +106,7 @@ func (b *buckets) cert(name string) (*Certificate, error) {
 func (b *buckets) decode(name string, v []byte) (*Certificate, error) {
 	c := new(Certificate)
 	if err := json.Unmarshal(v, c); err != nil {
-		return nil, fmt.Errorf("%s: decoding record: %w", name, err)
+		return nil, fmt.Errorf("%s: decoding record: %w: %w", name, ErrCorrupt, err)
 	}
 	c.Revision = b.revision(name)
 	return c, nil

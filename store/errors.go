@@ -40,3 +40,7 @@ var (
 	// ErrReadOnly is returned by writes on a store opened read-only.
 	ErrReadOnly = errors.New("store opened read-only")
 )
+
+// ErrCorrupt is returned when the store file's pages are damaged (a disk
+// fault, a truncated copy). Nothing is written to a corrupted store.
+var ErrCorrupt = errors.New("store file corrupted")

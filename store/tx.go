@@ -86,7 +86,7 @@ func (db *DB) txScrub(ctx context.Context, write bool, scrub *bool, fn func(*bol
 	if tuneBolt != nil {
 		tuneBolt(bopts)
 	}
-	bdb, err := bolt.Open(db.path, 0o600, bopts)
+	bdb, err := openBolt(db.path, bopts)
 	if err != nil {
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
@@ -101,6 +101,7 @@ func (db *DB) txScrub(ctx context.Context, write bool, scrub *bool, fn func(*bol
 			db.log.Warn("closing store", "path", db.path, "err", err)
 		}
 	}()
+	fn = recovering(db.path, fn)
 	if write {
 		if err := bdb.Update(fn); err != nil {
 			return err
@@ -171,3 +172,29 @@ func (db *DB) turnstile(ctx context.Context, deadline time.Time) (release func()
 // open. The defaults were kept after measuring the alternatives: see
 // BenchmarkBoltOptions.
 var tuneBolt func(*bolt.Options)
+
+// recovering wraps fn so that a panic inside it, which bbolt raises on
+// corrupted pages (an index out of range, "invalid page type"), becomes an
+// error wrapping [ErrCorrupt]. bbolt rolls the transaction back as the
+// panic unwinds, so nothing is written.
+func recovering(path string, fn func(*bolt.Tx) error) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("store %s: %w (%v); restore it from a backup", path, ErrCorrupt, r)
+			}
+		}()
+		return fn(tx)
+	}
+}
+
+// openBolt is bolt.Open, turning a panic on a damaged file (bbolt reads
+// the freelist as it opens) into an error wrapping [ErrCorrupt].
+func openBolt(path string, opts *bolt.Options) (bdb *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			bdb, err = nil, fmt.Errorf("store %s: %w (%v); restore it from a backup", path, ErrCorrupt, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, opts)
+}
