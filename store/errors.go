@@ -44,3 +44,8 @@ var (
 // ErrCorrupt is returned when the store file's pages are damaged (a disk
 // fault, a truncated copy). Nothing is written to a corrupted store.
 var ErrCorrupt = errors.New("store file corrupted")
+
+// ErrUnsafePath is returned for a store file that is a symbolic link, or a
+// lock directory that is a link, belongs to another user or is writable by
+// others: using it would let another user redirect or block certctl.
+var ErrUnsafePath = errors.New("unsafe store path")

@@ -105,10 +105,31 @@ func (db *DB) lockPath(name string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
-	if err := os.Mkdir(db.lockDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("%s: creating lock directory: %w", name, err)
+	if err := db.lockDirReady(); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	return filepath.Join(db.lockDir, name+".lock"), nil
+}
+
+// lockDirReady creates the lock directory (0700) if it is missing and
+// checks that it is safe to hold locks in: a real directory (not a link),
+// owned by this user, writable by no one else. Whoever can write it could
+// plant lock files and hold them, blocking every renewal.
+func (db *DB) lockDirReady() error {
+	if err := os.Mkdir(db.lockDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating lock directory %s: %w", db.lockDir, err)
+	}
+	fi, err := os.Lstat(db.lockDir)
+	if err != nil {
+		return fmt.Errorf("lock directory %s: %w", db.lockDir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("lock directory %s is not a directory (a link or a file): %w", db.lockDir, ErrUnsafePath)
+	}
+	if err := checkPrivateDir(db.lockDir, fi); err != nil {
+		return err
+	}
+	return nil
 }
 
 // unlocker returns the unlock function of a held lock: it releases the file

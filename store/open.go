@@ -133,7 +133,12 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 
 	ctx := context.Background()
-	fi, err := os.Stat(abs)
+	fi, err := os.Lstat(abs)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// A link could point anywhere an attacker chose: certctl would make
+		// that file a store and narrow its mode.
+		return nil, fmt.Errorf("store %s: is a symbolic link; give the path of the store file itself: %w", abs, ErrUnsafePath)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Mode().IsRegular() && fi.Size() == 0):
 		if db.readOnly {
@@ -183,7 +188,7 @@ func (db *DB) Path() string { return db.path }
 
 // create makes the empty store file with mode 0600.
 func (db *DB) create() error {
-	f, err := os.OpenFile(db.path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openNoFollow(db.path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return &dirError{msg: fmt.Sprintf("store %s: cannot create it in %s", db.path, filepath.Dir(db.path)), err: err}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,7 +28,7 @@ const turnstileName = ".store"
 // openNoCreate opens files for bbolt without O_CREATE, so an operation never
 // recreates a store file that was removed after Open.
 func openNoCreate(name string, flag int, perm os.FileMode) (*os.File, error) {
-	return os.OpenFile(name, flag&^os.O_CREATE, perm)
+	return openNoFollow(name, flag&^os.O_CREATE)
 }
 
 // tx opens the file, runs fn in one transaction and closes the file again.
@@ -124,14 +123,16 @@ func (db *DB) turnstile(ctx context.Context, deadline time.Time) (release func()
 	if !db.useTurnstile {
 		return func() {}, nil
 	}
+	if err := db.lockDirReady(); err != nil {
+		if errors.Is(err, ErrUnsafePath) {
+			return nil, err
+		}
+		// A directory where it cannot be created (read-only): go without.
+		db.log.Debug("store turnstile unavailable", "dir", db.lockDir, "err", err)
+		return func() {}, nil
+	}
 	p := filepath.Join(db.lockDir, turnstileName)
 	f, err := openLockFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(db.lockDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return func() {}, nil
-		}
-		f, err = openLockFile(p)
-	}
 	if err != nil {
 		db.log.Debug("store turnstile unavailable", "path", p, "err", err)
 		return func() {}, nil
