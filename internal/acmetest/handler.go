@@ -59,6 +59,9 @@ func newHandler(s *Server) *handler {
 // ServeHTTP implements http.Handler.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if isACME(p) && h.injectFault(w, r) {
+		return
+	}
 	switch {
 	case p == ManagementPrefix || strings.HasPrefix(p, ManagementPrefix+"/"):
 		h.manage.ServeHTTP(w, r)

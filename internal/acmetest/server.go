@@ -128,6 +128,7 @@ type Server struct {
 	failLeft   int        // newOrder requests still to refuse
 	failStatus int
 	failRetry  time.Duration
+	fault      faultState // see SetFaults
 }
 
 // envMu serialises the environment changes around Pebble's constructors,
