@@ -197,7 +197,7 @@ func (s *Service) recordFailure(ctx context.Context, c *store.Certificate, cause
 	c.Renewal.Attempts++
 	c.Renewal.LastError = cause.Error()
 	c.Renewal.LastAttempt = now
-	c.Renewal.Next = RetryAt(c.Renewal.Attempts, now, wait, func(d time.Duration) time.Duration {
+	c.Renewal.Next = s.Policy.RetryAt(c.Renewal.Attempts, now, wait, func(d time.Duration) time.Duration {
 		if d <= 0 {
 			return 0
 		}

@@ -63,6 +63,10 @@ type Policy struct {
 	// so that certificates issued together do not renew together. Zero
 	// means 1/50; negative disables jitter.
 	JitterFraction float64
+	// MinBackoff and MaxBackoff bound the wait after failed renewals (see
+	// [Policy.RetryAt]). Zero means the package's [MinBackoff] and
+	// [MaxBackoff]; tests and fault drills shorten them.
+	MinBackoff, MaxBackoff time.Duration
 }
 
 // Decide is the one rule for when c is due, a pure function of its active
@@ -206,11 +210,24 @@ const (
 // 20% jitter, never before the CA's retryAfter, and never after the
 // certificate expires when that is later than now.
 func RetryAt(attempts int, now time.Time, retryAfter time.Duration, jitter func(time.Duration) time.Duration) time.Time {
-	d := MinBackoff
-	for i := 1; i < attempts && d < MaxBackoff; i++ {
+	return Policy{}.RetryAt(attempts, now, retryAfter, jitter)
+}
+
+// RetryAt is the package's RetryAt with p's backoff bounds.
+func (p Policy) RetryAt(attempts int, now time.Time, retryAfter time.Duration, jitter func(time.Duration) time.Duration) time.Time {
+	lo, hi := p.MinBackoff, p.MaxBackoff
+	if lo <= 0 {
+		lo = MinBackoff
+	}
+	if hi <= 0 {
+		hi = MaxBackoff
+	}
+	hi = max(hi, lo)
+	d := lo
+	for i := 1; i < attempts && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, MaxBackoff)
+	d = min(d, hi)
 	if jitter != nil {
 		d += jitter(d / 5)
 	}

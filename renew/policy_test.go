@@ -1,6 +1,7 @@
 package renew
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -118,5 +119,22 @@ func TestRetryAt(t *testing.T) {
 	j := RetryAt(3, t0, 0, func(d time.Duration) time.Duration { return d - 1 }).Sub(t0)
 	if j < 4*time.Minute || j >= 4*time.Minute+4*time.Minute/5 {
 		t.Fatalf("jitter bound: %v", j)
+	}
+}
+
+// A policy's own backoff bounds replace the package's.
+func TestPolicy_RetryAtBounds(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	p := Policy{MinBackoff: time.Second, MaxBackoff: 8 * time.Second}
+	var got []time.Duration
+	for n := 1; n <= 6; n++ {
+		got = append(got, p.RetryAt(n, t0, 0, nil).Sub(t0))
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Fatalf("backoff %v, want %v", got, want)
+	}
+	if d := p.RetryAt(1, t0, 30*time.Second, nil).Sub(t0); d != 30*time.Second {
+		t.Fatalf("Retry-After not honoured: %v", d)
 	}
 }
