@@ -120,7 +120,7 @@ func parseEtcdURL(raw string) (etcdURL, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	switch {
 	case !ok || (scheme != "etcd" && scheme != "etcds"):
-		return u, errors.New("want etcd://host:port[,host:port...]/prefix or etcds://...")
+		return u, errors.New("want etcd://host:port[,host:port]/prefix or etcds://")
 	case strings.ContainsAny(rest, "?#"):
 		return u, errors.New("query and fragment are not supported")
 	}

@@ -66,14 +66,25 @@ func (e *Etcd) session(ctx context.Context) (*concurrency.Session, error) {
 }
 
 // sessionEnded reports whether a lock attempt on s failed because s
-// ended.
-func sessionEnded(s *concurrency.Session, err error) bool {
+// ended (its lease expired or was revoked), and if so forgets s, so that
+// the next attempt starts a new session even before s's keep-alive loop
+// noticed.
+func (e *Etcd) sessionEnded(s *concurrency.Session, err error) bool {
+	ended := errors.Is(err, concurrency.ErrSessionExpired) || errors.Is(err, rpctypes.ErrLeaseNotFound)
 	select {
 	case <-s.Done():
-		return true
+		ended = true
 	default:
 	}
-	return errors.Is(err, concurrency.ErrSessionExpired) || errors.Is(err, rpctypes.ErrLeaseNotFound)
+	if ended {
+		e.mu.Lock()
+		if e.sess == s {
+			e.sess = nil
+		}
+		e.mu.Unlock()
+		s.Orphan()
+	}
+	return ended
 }
 
 // Lock takes the per-certificate lock of name, waiting until it is free or
@@ -117,7 +128,7 @@ func (e *Etcd) Lock(ctx context.Context, name string) (unlock func(), err error)
 			<-gate
 			return nil, fmt.Errorf("%s: locking: %w", name, ctx.Err())
 		}
-		if sessionEnded(s, err) && attempt < lockAttempts {
+		if e.sessionEnded(s, err) && attempt < lockAttempts {
 			continue
 		}
 		<-gate
@@ -158,7 +169,7 @@ func (e *Etcd) TryLock(ctx context.Context, name string) (unlock func(), ok bool
 			<-gate
 			return nil, false, nil
 		}
-		if sessionEnded(s, err) && attempt < lockAttempts && ctx.Err() == nil {
+		if e.sessionEnded(s, err) && attempt < lockAttempts && ctx.Err() == nil {
 			continue
 		}
 		<-gate

@@ -18,19 +18,37 @@ const (
 // watches the certs/ keys from the revision it started at; etcd's client
 // resumes the watch after a disconnect from the last revision seen, and
 // when the watch ends (no leader, an error) Watch starts it again from
-// there. When etcd compacted past that revision, Watch starts again from
+// there. Every write after Watch returns is reported (Watch asks etcd
+// for its current revision first, waiting at most [Options.DialTimeout]).
+// When etcd compacted past the revision reached, Watch starts again from
 // the current revision and sends a value, so the reader re-reads. The
 // channel is closed when ctx is done or the Etcd is closed.
-func (e *Etcd) Watch(ctx context.Context) <-chan struct{} { return e.watchFrom(ctx, 0) }
-
-// watchFrom is Watch from the revision after rev (0: from now).
-func (e *Etcd) watchFrom(ctx context.Context, rev int64) <-chan struct{} {
+func (e *Etcd) Watch(ctx context.Context) <-chan struct{} {
+	// Learn the current revision now, so that every write after Watch
+	// returns is reported. If etcd does not answer, the loop asks again
+	// and then sends a value, since writes may have come in between.
+	rctx, cancel := context.WithTimeout(ctx, e.dialTO)
+	defer cancel()
+	resp, err := e.cli.Get(rctx, e.genKey())
 	ch := make(chan struct{}, 1)
-	go e.watchLoop(ctx, rev, ch)
+	if err != nil {
+		go e.watchLoop(ctx, 0, true, ch)
+	} else {
+		go e.watchLoop(ctx, resp.Header.Revision, false, ch)
+	}
 	return ch
 }
 
-func (e *Etcd) watchLoop(ctx context.Context, rev int64, ch chan struct{}) {
+// watchFrom is Watch from the revision after rev.
+func (e *Etcd) watchFrom(ctx context.Context, rev int64) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	go e.watchLoop(ctx, rev, false, ch)
+	return ch
+}
+
+// watchLoop watches from the revision after rev (0: the current one, then
+// a value is sent on ch if resync is set) until ctx is done.
+func (e *Etcd) watchLoop(ctx context.Context, rev int64, resync bool, ch chan struct{}) {
 	defer close(ch)
 	notify := func() {
 		select {
@@ -53,7 +71,6 @@ func (e *Etcd) watchLoop(ctx context.Context, rev int64, ch chan struct{}) {
 			return true
 		}
 	}
-	resync := false // notify once the new start revision is known
 	for !done() {
 		if rev == 0 {
 			// Start from the current revision. After a compaction the
