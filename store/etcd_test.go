@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/certctl/certctl/internal/etcdtest"
+	"github.com/certctl/certctl/internal/testpki"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -480,5 +483,27 @@ func TestEtcd_Watch_ClosedWithStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range w { // must end
+	}
+}
+
+func TestOpenEtcd_TLSSettings(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, testpki.NewRoot(t, "etcd test CA").PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if _, err := OpenEtcd(ctx, "etcd://127.0.0.1:1/x", &Options{EtcdCA: filepath.Join(dir, "missing.pem")}); err == nil || !strings.Contains(err.Error(), "etcd CA") {
+		t.Fatalf("a missing CA file = %v, want an error naming it", err)
+	}
+	if _, err := OpenEtcd(ctx, "etcd://127.0.0.1:1/x", &Options{EtcdCert: ca}); err == nil || !strings.Contains(err.Error(), "both") {
+		t.Fatalf("a client certificate without its key = %v, want an error", err)
+	}
+	// A CA turns TLS on even with etcd://: a plain-text member then does
+	// not answer, and the error names the TLS URL.
+	srv := etcdtest.StartT(t)
+	_, err := OpenEtcd(ctx, srv.StoreURL("tls"), &Options{EtcdCA: ca, DialTimeout: 500 * time.Millisecond})
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "etcds://"+srv.HostPort()+"/tls") {
+		t.Fatalf("TLS to a plain-text member = %v, want ErrUnreachable naming etcds://", err)
 	}
 }
