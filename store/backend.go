@@ -39,7 +39,8 @@ type Shared interface {
 	// the key must not exist or must have expired), otherwise it fails with
 	// [ErrConflict] and writes nothing. A ttl above zero makes the value
 	// expire after about that long (on etcd, with a lease); zero keeps it.
-	// It returns the new revision.
+	// It returns the new revision. Shared writes do not change the
+	// generation of the records.
 	PutShared(ctx context.Context, key string, value []byte, rev uint64, ttl time.Duration) (uint64, error)
 	// DeleteShared removes key; a missing key is no error.
 	DeleteShared(ctx context.Context, key string) error
@@ -47,12 +48,14 @@ type Shared interface {
 
 // Watcher is implemented by a backend that pushes changes (etcd). Watch
 // returns a channel that receives a value soon after any certificate is
-// written or deleted by any process, coalescing bursts (the channel has a
-// buffer of one). After the watch was interrupted (a disconnect, or etcd
-// compacted past the revision it had reached) it also receives a value, so
-// the reader re-reads what it follows ([Store.Revisions]) and misses
-// nothing. The channel is closed when ctx is done. The bbolt backend has no
-// Watch: readers poll [Store.Generation].
+// written or deleted by any process after Watch returned, coalescing
+// bursts (the channel has a buffer of one); a value may also come without
+// a change. After a disconnect the watch resumes where it stopped and
+// misses nothing; when it cannot (etcd compacted past the revision it had
+// reached) it starts again from the present and also sends a value, so the
+// reader re-reads what it follows ([Store.Revisions]) and misses nothing.
+// The channel is closed when ctx is done (or the backend is closed). The
+// bbolt backend has no Watch: readers poll [Store.Generation].
 type Watcher interface {
 	Watch(ctx context.Context) <-chan struct{}
 }

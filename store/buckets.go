@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -104,12 +105,77 @@ func (b *buckets) cert(name string) (*Certificate, error) {
 // decode unmarshals a stored record (copying it out of the mmap) and sets
 // its revision.
 func (b *buckets) decode(name string, v []byte) (*Certificate, error) {
+	return decodeCert(name, v, b.revision(name))
+}
+
+// The encodings below are shared by both backends: a record or an account
+// is stored as the same JSON in bbolt and in etcd.
+
+// encodeCert prepares the stored form of c written at now: a copy with its
+// versions trimmed to [MaxVersions], Created set when zero and Updated set
+// to now, and that copy's JSON. c itself is not changed.
+func encodeCert(c *Certificate, now time.Time) (rec Certificate, data []byte, err error) {
+	if err := c.validate(); err != nil {
+		return rec, nil, err
+	}
+	rec = *c
+	if len(rec.Versions) > MaxVersions {
+		rec.Versions = append([]Version(nil), c.Versions...)
+		rec.trimVersions()
+	}
+	now = now.UTC()
+	if rec.Created.IsZero() {
+		rec.Created = now
+	}
+	rec.Updated = now
+	data, err = json.Marshal(&rec)
+	if err != nil {
+		return rec, nil, fmt.Errorf("%s: encoding record: %w", c.Name, err)
+	}
+	return rec, data, nil
+}
+
+// decodeCert unmarshals a stored record into a new Certificate with the
+// given revision.
+func decodeCert(name string, v []byte, rev uint64) (*Certificate, error) {
 	c := new(Certificate)
 	if err := json.Unmarshal(v, c); err != nil {
 		return nil, fmt.Errorf("%s: decoding record: %w: %w", name, ErrCorrupt, err)
 	}
-	c.Revision = b.revision(name)
+	c.Revision = rev
 	return c, nil
+}
+
+// accountSubject names an account in errors.
+func accountSubject(directory, email string) string {
+	return fmt.Sprintf("account %s (%q)", directory, email)
+}
+
+// encodeAccount prepares the stored form of a: a copy with Created set to
+// now when zero, and its JSON. a itself is not changed.
+func encodeAccount(a *Account, now time.Time) (rec Account, data []byte, err error) {
+	subject := accountSubject(a.Directory, a.Email)
+	if a.Directory == "" || strings.IndexByte(a.Directory, 0) >= 0 {
+		return rec, nil, fmt.Errorf("%s: directory must be a non-empty URL: %w", subject, ErrInvalidRecord)
+	}
+	rec = *a
+	if rec.Created.IsZero() {
+		rec.Created = now.UTC()
+	}
+	data, err = json.Marshal(&rec)
+	if err != nil {
+		return rec, nil, fmt.Errorf("%s: encoding: %w", subject, err)
+	}
+	return rec, data, nil
+}
+
+// decodeAccount unmarshals a stored account; key names it in errors.
+func decodeAccount(key string, v []byte) (*Account, error) {
+	a := new(Account)
+	if err := json.Unmarshal(v, a); err != nil {
+		return nil, fmt.Errorf("account %q: decoding: %w", key, err)
+	}
+	return a, nil
 }
 
 // write stores one encoded record with its revision and due index entry.

@@ -1,10 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -106,22 +104,9 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 // c.Revision, c.Updated (and c.Created if zero) and trims c.Versions to
 // [MaxVersions]; on failure c is unchanged.
 func (db *DB) Put(ctx context.Context, c *Certificate) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	rec := *c
-	if len(rec.Versions) > MaxVersions {
-		rec.Versions = append([]Version(nil), c.Versions...)
-		rec.trimVersions()
-	}
-	now := db.now().UTC()
-	if rec.Created.IsZero() {
-		rec.Created = now
-	}
-	rec.Updated = now
-	data, err := json.Marshal(&rec)
+	rec, data, err := encodeCert(c, db.now())
 	if err != nil {
-		return fmt.Errorf("%s: encoding record: %w", c.Name, err)
+		return err
 	}
 	var rev uint64
 	err = db.update(ctx, func(b *buckets, gen uint64) error {
@@ -176,15 +161,14 @@ func accountKey(directory, email string) []byte {
 // [ErrNotFound].
 func (db *DB) GetAccount(ctx context.Context, directory, email string) (*Account, error) {
 	var a *Account
-	err := db.view(ctx, func(b *buckets) error {
-		v := b.accounts.Get(accountKey(directory, email))
-		if v == nil {
-			return nil
+	err := db.view(ctx, func(b *buckets) (err error) {
+		k := accountKey(directory, email)
+		if v := b.accounts.Get(k); v != nil {
+			a, err = decodeAccount(string(k), v)
 		}
-		a = new(Account)
-		return json.Unmarshal(v, a)
+		return err
 	})
-	subject := fmt.Sprintf("account %s (%q)", directory, email)
+	subject := accountSubject(directory, email)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading: %w", subject, err)
 	}
@@ -197,17 +181,9 @@ func (db *DB) GetAccount(ctx context.Context, directory, email string) (*Account
 // PutAccount creates or replaces the account for (a.Directory, a.Email),
 // setting a.Created when it is zero.
 func (db *DB) PutAccount(ctx context.Context, a *Account) error {
-	subject := fmt.Sprintf("account %s (%q)", a.Directory, a.Email)
-	if a.Directory == "" || bytes.IndexByte([]byte(a.Directory), 0) >= 0 {
-		return fmt.Errorf("%s: directory must be a non-empty URL: %w", subject, ErrInvalidRecord)
-	}
-	rec := *a
-	if rec.Created.IsZero() {
-		rec.Created = db.now().UTC()
-	}
-	data, err := json.Marshal(&rec)
+	rec, data, err := encodeAccount(a, db.now())
 	if err != nil {
-		return fmt.Errorf("%s: encoding: %w", subject, err)
+		return err
 	}
 	err = db.update(ctx, func(b *buckets, _ uint64) error {
 		key := accountKey(a.Directory, a.Email)
@@ -217,7 +193,7 @@ func (db *DB) PutAccount(ctx context.Context, a *Account) error {
 		return b.accounts.Put(key, data)
 	})
 	if err != nil {
-		return fmt.Errorf("%s: writing: %w", subject, err)
+		return fmt.Errorf("%s: writing: %w", accountSubject(a.Directory, a.Email), err)
 	}
 	a.Created = rec.Created
 	return nil
@@ -227,9 +203,9 @@ func (db *DB) PutAccount(ctx context.Context, a *Account) error {
 func (db *DB) ListAccounts(ctx context.Context) ([]*Account, error) {
 	return collect(ctx, db, "listing accounts", func(b *buckets, add func(*Account)) error {
 		return b.accounts.ForEach(func(k, v []byte) error {
-			a := new(Account)
-			if err := json.Unmarshal(v, a); err != nil {
-				return fmt.Errorf("account %q: decoding: %w", k, err)
+			a, err := decodeAccount(string(k), v)
+			if err != nil {
+				return err
 			}
 			add(a)
 			return nil

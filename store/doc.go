@@ -1,13 +1,26 @@
-// Package store holds the persisted records of certctl and their embedded
-// bbolt backend.
+// Package store holds the persisted records of certctl and their two
+// backends: bbolt embedded on one machine, and etcd for a fleet.
 //
-// Four kinds of value make up the package: [Certificate] (one managed
-// certificate with its [Version]s, ARI and renewal state), [Account] (one
-// ACME account per directory and email), the [Store] interface that every
-// backend implements, and [DB], the bbolt implementation opened with [Open].
-// [DB.LoadActive] reads the active versions of many certificates at once as
-// [ActivePEM] values, for a hot-reload binder (the certctl package adapts a
-// DB to one; this package imports no other certctl package).
+// The values of the package: [Certificate] (one managed certificate with
+// its [Version]s, ARI and renewal state), [Account] (one ACME account per
+// directory and email), the [Store] interface whose contract every backend
+// keeps, and [Backend], what [OpenURL] returns: a Store plus [Shared] (a
+// small compare-and-swap key-value space with expiry, for challenge answers
+// a fleet shares), a batch loader (LoadActive, returning [ActivePEM]
+// values for a hot-reload binder; this package imports no other certctl
+// package), Location and Close. [DB] is the bbolt backend, opened with
+// [Open]; [Etcd] the etcd backend, opened with [OpenEtcd], which also
+// implements [Watcher] (a push of changes; bbolt readers poll
+// [Store.Generation]).
+//
+// The etcd backend keeps, under its key prefix P (an etcd:// URL's path):
+// P/certs/NAME (the same JSON as bbolt), P/revs/NAME (its revision),
+// P/next/NAME and P/due/TIME/NAME (the renewal index), P/accounts/...,
+// P/meta/generation and P/meta/schema, P/locks/NAME/LEASE (lock keys) and
+// P/shared/KEY. Each write is one etcd transaction, compare-and-swap on the
+// generation and the record's revision; writes made under a lock are
+// fenced by the lock key ([ErrLockLost]). Errors caused by an etcd that
+// cannot be reached wrap [ErrUnreachable].
 //
 // A [DB] never keeps the database file open between calls: every operation
 // opens the file, runs one transaction and closes it again, so the CLI and a
@@ -21,6 +34,9 @@
 // transaction behind the in-process gate and the cross-process turnstile;
 // buckets.go is the stored layout (buckets, due index, encodings); crud.go
 // reads and writes certificates and accounts; load.go is the batch loader;
-// lock.go holds the per-certificate locks; path.go the default store path.
-// bbolt types never leave the package.
+// lock.go holds the per-certificate locks; path.go the default store path;
+// shared.go the shared values. The etcd backend: etcd.go (opening, URLs,
+// errors), etcd_crud.go (records, accounts, shared values), etcd_lock.go
+// (locks and fencing), etcd_watch.go. bbolt and etcd types never leave the
+// package.
 package store

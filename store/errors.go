@@ -39,6 +39,11 @@ var (
 
 	// ErrReadOnly is returned by writes on a store opened read-only.
 	ErrReadOnly = errors.New("store opened read-only")
+
+	// ErrUnreachable is wrapped by the errors of the etcd backend when etcd
+	// cannot be reached or does not answer in time, at open or later, so
+	// that callers can tell an outage from a refused operation.
+	ErrUnreachable = errors.New("store unreachable")
 )
 
 // ErrCorrupt is returned when the store file's pages are damaged (a disk

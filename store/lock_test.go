@@ -19,7 +19,7 @@ import (
 // Environment of the helper process started by the tests below.
 const (
 	envHelper = "CERTCTL_STORE_TEST_HELPER" // mode: hold, try, write
-	envPath   = "CERTCTL_STORE_TEST_PATH"
+	envPath   = "CERTCTL_STORE_TEST_PATH"   // a path or an etcd URL
 	envName   = "CERTCTL_STORE_TEST_NAME"
 	envCount  = "CERTCTL_STORE_TEST_COUNT"
 )
@@ -41,10 +41,11 @@ func TestHelperProcess(t *testing.T) {
 
 func helperMain(mode string) error {
 	ctx := context.Background()
-	db, err := Open(os.Getenv(envPath), nil)
+	db, err := OpenURL(ctx, os.Getenv(envPath), nil)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	name := os.Getenv(envName)
 	switch mode {
 	case "hold":
@@ -252,11 +253,17 @@ func TestDB_Lock_ExcludesGoroutines(t *testing.T) {
 }
 
 func TestDB_Lock_ExcludesProcesses(t *testing.T) {
-	ctx := context.Background()
 	db := openTest(t, nil)
+	testLockExcludesProcesses(t, db, db.Path())
+}
+
+// testLockExcludesProcesses checks that the per-certificate locks of db
+// exclude child processes that open the store at loc, both ways.
+func testLockExcludesProcesses(t *testing.T, db Store, loc string) {
+	ctx := context.Background()
 
 	// A child process holds the lock: this process cannot take it.
-	holder := startChild(t, "hold", db.Path(), "a.example")
+	holder := startChild(t, "hold", loc, "a.example")
 	if l := holder.line(t); l != "locked" {
 		t.Fatalf("helper said %q, want locked", l)
 	}
@@ -276,13 +283,13 @@ func TestDB_Lock_ExcludesProcesses(t *testing.T) {
 	}
 
 	// This process holds it: a child cannot take it.
-	try := startChild(t, "try", db.Path(), "a.example")
+	try := startChild(t, "try", loc, "a.example")
 	if l := try.line(t); l != "busy" {
 		t.Fatalf("child TryLock while parent holds = %q, want busy", l)
 	}
 	try.wait(t)
 	unlock()
-	try = startChild(t, "try", db.Path(), "a.example")
+	try = startChild(t, "try", loc, "a.example")
 	if l := try.line(t); l != "acquired" {
 		t.Fatalf("child TryLock after parent released = %q, want acquired", l)
 	}

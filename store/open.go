@@ -19,7 +19,8 @@ import (
 // when [Options.LockTimeout] is zero.
 const DefaultLockTimeout = 5 * time.Second
 
-// Options configure a [DB]. A nil *Options means all defaults.
+// Options configure a store, [DB] or [Etcd]. A nil *Options means all
+// defaults.
 type Options struct {
 	// LockTimeout bounds how long an operation waits for the store file's
 	// lock before failing with [ErrBusy]. Zero means [DefaultLockTimeout].
@@ -34,7 +35,39 @@ type Options struct {
 	// Now returns the current time, used for Created and Updated. Nil means
 	// time.Now.
 	Now func() time.Time
+
+	// The settings below are used by the etcd backend ([OpenEtcd]) only.
+
+	// EtcdCA is a PEM file of the CAs that sign etcd's server certificates;
+	// "" means the system's roots. Setting it (or EtcdCert) turns TLS on
+	// even for an etcd:// URL.
+	EtcdCA string
+	// EtcdCert and EtcdKey are the PEM files of a client certificate and
+	// its key, for an etcd that authenticates clients by certificate. Both
+	// or neither.
+	EtcdCert, EtcdKey string
+	// EtcdUsername and EtcdPassword log in to an etcd with authentication
+	// on. They override credentials given in the URL.
+	EtcdUsername, EtcdPassword string
+	// LockTTL is the lease of the per-certificate locks: a process that
+	// stops renewing it (it died, paused or lost etcd) loses its locks
+	// after about that long. Zero means [DefaultLockTTL]; it is rounded up
+	// to whole seconds.
+	LockTTL time.Duration
+	// DialTimeout bounds connecting to etcd at open. Every later request
+	// to etcd waits at most three times as long before failing with
+	// [ErrUnreachable] (waiting for a lock is bounded by its ctx only).
+	// Zero means [DefaultDialTimeout].
+	DialTimeout time.Duration
 }
+
+// Defaults of the etcd settings of [Options].
+const (
+	// DefaultLockTTL is the lease of per-certificate locks on etcd.
+	DefaultLockTTL = 30 * time.Second
+	// DefaultDialTimeout bounds connecting to etcd.
+	DefaultDialTimeout = 5 * time.Second
+)
 
 // DB is the bbolt [Store]: one file on the local machine, shared by every
 // certctl process there. It keeps no file open between calls: each operation
