@@ -111,14 +111,15 @@ func startDNS() (*sharedDNS, error) {
 }
 
 // ServeDNS answers A and AAAA questions for the names given to setAddrs
-// itself and hands every other query to challtestsrv's handler.
+// itself (unless they are set to SERVFAIL) and hands every other query to
+// challtestsrv's handler.
 func (d *sharedDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if len(r.Question) == 1 {
 		q := r.Question[0]
 		d.mu.Lock()
 		addrs, ok := d.addrs[strings.ToLower(q.Name)]
 		d.mu.Unlock()
-		if ok && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA) {
+		if ok && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA) && !d.srv.GetDNSServFailRecord(q.Name) {
 			m := new(dns.Msg)
 			m.SetReply(r)
 			for _, a := range addrs {
