@@ -147,13 +147,32 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (*solver, err
 		if len(ch.DNSResolvers) > 0 {
 			// The resolvers named are the ones to check: the record must be
 			// visible at each of them, not at the zone's nameservers.
-			opts = append(opts, dns01.AddRecursiveNameservers(dns01.ParseNameservers(ch.DNSResolvers)),
-				dns01.DisableAuthoritativeNssPropagationRequirement(), dns01.RecursiveNSsPropagationRequirement())
+			opts = append(opts, dns01.DisableAuthoritativeNssPropagationRequirement(), dns01.RecursiveNSsPropagationRequirement())
+		}
+		legoNSMu.Lock()
+		defer legoNSMu.Unlock()
+		if ns := dns01.ParseNameservers(ch.DNSResolvers); len(ns) > 0 && !slices.Equal(ns, legoNS) {
+			opts = append(opts, dns01.AddRecursiveNameservers(ns))
+			legoNS = ns
 		}
 		return s, lc.Challenge.SetDNS01Provider(p, opts...)
 	}
 	return nil, fmt.Errorf("%w: unknown challenge %q", ErrBadChallenge, ch.Type)
 }
+
+var (
+	// legoNSMu guards legoNS and the calls that may change lego's
+	// resolvers.
+	legoNSMu sync.Mutex
+	// legoNS are the resolvers last given to lego's
+	// dns01.AddRecursiveNameservers. lego v4 keeps them in one process-wide
+	// variable that its checks read without a lock: setting it only when it
+	// changes, under legoNSMu, keeps concurrent orders that name the same
+	// resolvers (one daemon's certificates) from racing. Orders naming
+	// different resolvers at the same time in one process still share
+	// whichever was set last.
+	legoNS []string
+)
 
 // propagationCheck wraps lego's check that a dns-01 record is visible so
 // that each failed check is a [*PropagationError]: lego wraps the last one
