@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -332,4 +336,87 @@ func TestClient_Obtain_ReplacesRefusedFallsBack(t *testing.T) {
 			next.Replaces, srv.Orders()-orders, srv.OrdersWithReplaces()-replaced)
 	}
 	verify(t, srv, next, "fb.example")
+}
+
+func TestClient_Obtain_ValidationLookup(t *testing.T) {
+	srv, _ := ca(t, acmetest.Options{})
+	cfg := acme.Config{Directory: srv.DirectoryURL(), HTTPClient: srv.HTTPClient(), Resolvers: []string{srv.DNSAddr()}}
+	acct, err := acme.Register(context.Background(), cfg, "ops@example.com", acme.RegisterOptions{AgreeTOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := acme.NewClient(cfg, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obtain := func(name string, ch acme.Challenge) *acme.ValidationError {
+		t.Helper()
+		_, err := cl.Obtain(context.Background(), acme.Request{Domains: []string{name}, Challenge: ch})
+		var ve *acme.ValidationError
+		if !errors.As(err, &ve) || ve.Domain != name || ve.Lookup == nil {
+			t.Fatalf("%s: error %v is not a ValidationError with a lookup", name, err)
+		}
+		return ve
+	}
+
+	// Only ::1 while the responder listens on 127.0.0.1: elsewhere.
+	const far = "far.lookup.example"
+	t.Cleanup(func() { srv.ClearRecords(far) })
+	srv.SetAddrs(far, netip.IPv6Loopback())
+	ve := obtain(far, acme.Challenge{HTTPAddr: httpAddr(srv)})
+	if l := ve.Lookup; !slices.Equal(l.Addrs, []netip.Addr{netip.IPv6Loopback()}) || l.Listen != netip.MustParseAddr("127.0.0.1") || l.Here() {
+		t.Errorf("lookup of %s = %+v", far, l)
+	}
+	if ve.Challenge != acme.HTTP01 || !strings.HasPrefix(ve.URL, "http://"+far+"/.well-known/acme-challenge/") || ve.Path != "" {
+		t.Errorf("challenge %q, URL %q, path %q", ve.Challenge, ve.URL, ve.Path)
+	}
+
+	// No records at all.
+	const none = "none.lookup.example"
+	t.Cleanup(func() { srv.ClearRecords(none) })
+	srv.SetAddrs(none)
+	if l := obtain(none, acme.Challenge{HTTPAddr: httpAddr(srv)}).Lookup; !l.NoRecords() || l.Resolves() {
+		t.Errorf("lookup of %s = %+v", none, l)
+	}
+
+	// A webroot nobody serves: the token's file and URL are named.
+	const web = "web.lookup.example"
+	dir := t.TempDir()
+	ve = obtain(web, acme.Challenge{Webroot: dir})
+	if !strings.HasPrefix(ve.Path, filepath.Join(dir, ".well-known", "acme-challenge")+string(filepath.Separator)) ||
+		filepath.Base(ve.Path) != path.Base(ve.URL) || !ve.Lookup.Here() {
+		t.Errorf("webroot failure: path %q, URL %q, lookup %+v", ve.Path, ve.URL, ve.Lookup)
+	}
+	if _, err := os.Stat(ve.Path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("token file %s left behind: %v", ve.Path, err)
+	}
+}
+
+func TestClient_Obtain_DNS01NotPropagated(t *testing.T) {
+	srv, cl := ca(t, acmetest.Options{})
+	_, err := cl.Obtain(context.Background(), acme.Request{Domains: []string{"prop.lookup.example"},
+		Challenge: acme.Challenge{Type: acme.DNS01, DNS: silentDNS{}, DNSResolvers: []string{srv.DNSAddr()}}})
+	var pe *acme.PropagationError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error %v is not a PropagationError", err)
+	}
+	if pe.Domain != "prop.lookup.example" || pe.FQDN != "_acme-challenge.prop.lookup.example." ||
+		!slices.Equal(pe.Resolvers, []string{srv.DNSAddr()}) || pe.Wait != silentWait || pe.Err == nil {
+		t.Errorf("PropagationError = %+v", pe)
+	}
+	if srv.Orders() != 1 {
+		t.Errorf("orders = %d", srv.Orders())
+	}
+}
+
+// silentWait is how long lego waits for silentDNS's records.
+const silentWait = 300 * time.Millisecond
+
+// silentDNS accepts every record and publishes none.
+type silentDNS struct{}
+
+func (silentDNS) Present(_, _, _ string) error { return nil }
+func (silentDNS) CleanUp(_, _, _ string) error { return nil }
+func (silentDNS) Timeout() (time.Duration, time.Duration) {
+	return silentWait, 50 * time.Millisecond
 }

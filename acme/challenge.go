@@ -2,15 +2,22 @@ package acme
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-acme/lego/v4/challenge"
 	"github.com/go-acme/lego/v4/challenge/dns01"
 	"github.com/go-acme/lego/v4/challenge/http01"
 	"github.com/go-acme/lego/v4/lego"
 	"github.com/go-acme/lego/v4/providers/dns"
-	"github.com/go-acme/lego/v4/providers/http/webroot"
 )
 
 // Challenge types, the values of [Challenge.Type].
@@ -83,33 +90,46 @@ func CheckChallenge(ch Challenge, names []string) error {
 	return nil
 }
 
-// setSolver configures lego for ch and returns what releases the shared
-// responders it took.
-func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (func(), error) {
-	none := func() {}
+// solver is what setSolver set up for one order.
+type solver struct {
+	// release releases the shared responders taken.
+	release func()
+	// tokens are the http-01 tokens presented, by domain.
+	tokens tokenLog
+	// listen is the one address certctl's responder listens on (zero when
+	// it listens on every address, or another program answers).
+	listen netip.Addr
+}
+
+// setSolver configures lego for ch.
+func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (*solver, error) {
+	s := &solver{release: func() {}}
 	switch ch.Type {
 	case "", HTTP01:
+		var p challenge.Provider
 		switch {
 		case ch.Webroot != "":
-			wp, err := webroot.NewHTTPProvider(ch.Webroot)
-			if err != nil {
+			if _, err := os.Stat(ch.Webroot); err != nil {
 				return nil, fmt.Errorf("webroot %s: %w", ch.Webroot, err)
 			}
-			return none, lc.Challenge.SetHTTP01Provider(wp, http01.SetDelay(0))
+			p = webrootProvider{dir: ch.Webroot}
 		case ch.HTTPResponder != nil:
-			return none, lc.Challenge.SetHTTP01Provider(ch.HTTPResponder, http01.SetDelay(0))
+			p = ch.HTTPResponder
+		default:
+			r, release, err := AcquireHTTPResponder(ctx, ch.HTTPAddr)
+			if err != nil {
+				return nil, err
+			}
+			p, s.release, s.listen = r, release, listenAddr(r.Addr())
 		}
-		r, release, err := AcquireHTTPResponder(ctx, ch.HTTPAddr)
-		if err != nil {
-			return nil, err
-		}
-		return release, lc.Challenge.SetHTTP01Provider(r, http01.SetDelay(0))
+		return s, lc.Challenge.SetHTTP01Provider(loggedProvider{p, &s.tokens}, http01.SetDelay(0))
 	case TLSALPN01:
 		r, release, err := AcquireTLSALPNResponder(ctx, ch.TLSAddr)
 		if err != nil {
 			return nil, err
 		}
-		return release, lc.Challenge.SetTLSALPN01Provider(r)
+		s.release, s.listen = release, listenAddr(ch.TLSAddr)
+		return s, lc.Challenge.SetTLSALPN01Provider(r)
 	case DNS01:
 		var p challenge.Provider = ch.DNS
 		if p == nil {
@@ -119,12 +139,120 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (func(), erro
 			}
 			p = dp
 		}
-		var opts []dns01.ChallengeOption
-		if len(ch.DNSResolvers) > 0 {
-			opts = append(opts, dns01.AddRecursiveNameservers(dns01.ParseNameservers(ch.DNSResolvers)),
-				dns01.DisableAuthoritativeNssPropagationRequirement())
+		wait := dns01.DefaultPropagationTimeout
+		if pt, ok := p.(challenge.ProviderTimeout); ok {
+			wait, _ = pt.Timeout()
 		}
-		return none, lc.Challenge.SetDNS01Provider(p, opts...)
+		opts := []dns01.ChallengeOption{dns01.WrapPreCheck(propagationCheck(ch.DNSResolvers, wait))}
+		if len(ch.DNSResolvers) > 0 {
+			// The resolvers named are the ones to check: the record must be
+			// visible at each of them, not at the zone's nameservers.
+			opts = append(opts, dns01.DisableAuthoritativeNssPropagationRequirement(), dns01.RecursiveNSsPropagationRequirement())
+		}
+		legoNSMu.Lock()
+		defer legoNSMu.Unlock()
+		if ns := dns01.ParseNameservers(ch.DNSResolvers); len(ns) > 0 && !slices.Equal(ns, legoNS) {
+			opts = append(opts, dns01.AddRecursiveNameservers(ns))
+			legoNS = ns
+		}
+		return s, lc.Challenge.SetDNS01Provider(p, opts...)
 	}
 	return nil, fmt.Errorf("%w: unknown challenge %q", ErrBadChallenge, ch.Type)
+}
+
+var (
+	// legoNSMu guards legoNS and the calls that may change lego's
+	// resolvers.
+	legoNSMu sync.Mutex
+	// legoNS are the resolvers last given to lego's
+	// dns01.AddRecursiveNameservers. lego v4 keeps them in one process-wide
+	// variable that its checks read without a lock: setting it only when it
+	// changes, under legoNSMu, keeps concurrent orders that name the same
+	// resolvers (one daemon's certificates) from racing. Orders naming
+	// different resolvers at the same time in one process still share
+	// whichever was set last.
+	legoNS []string
+)
+
+// propagationCheck wraps lego's check that a dns-01 record is visible so
+// that each failed check is a [*PropagationError]: lego wraps the last one
+// in the error it returns when its wait ran out, and gives that error no
+// type of its own.
+func propagationCheck(resolvers []string, wait time.Duration) dns01.WrapPreCheckFunc {
+	return func(domain, fqdn, value string, check dns01.PreCheckFunc) (bool, error) {
+		ok, err := check(fqdn, value)
+		if ok {
+			return ok, err
+		}
+		if err == nil {
+			err = errors.New("record not found")
+		}
+		return false, &PropagationError{Domain: domain, FQDN: fqdn, Resolvers: slices.Clone(resolvers), Wait: wait, Err: err}
+	}
+}
+
+// tokenLog records the http-01 tokens presented for each domain of an
+// order; it is safe for concurrent use.
+type tokenLog struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (l *tokenLog) add(domain, token string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = make(map[string]string)
+	}
+	l.m[domain] = token
+}
+
+// get returns the last token presented for domain, or "".
+func (l *tokenLog) get(domain string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[domain]
+}
+
+// loggedProvider is an http-01 provider that records the tokens it
+// presents, so that a failure can name the URL the CA asked.
+type loggedProvider struct {
+	challenge.Provider
+	log *tokenLog
+}
+
+// Present records the token and presents it.
+func (p loggedProvider) Present(domain, token, keyAuth string) error {
+	p.log.add(domain, token)
+	return p.Provider.Present(domain, token, keyAuth)
+}
+
+// webrootProvider answers http-01 challenges with files under dir, which
+// an existing web server serves.
+type webrootProvider struct{ dir string }
+
+// tokenPath is the file that answers token: DIR/.well-known/acme-challenge/TOKEN.
+func tokenPath(dir, token string) string {
+	return filepath.Join(dir, filepath.FromSlash(http01.ChallengePath(token)))
+}
+
+// Present writes the key authorization to the token's file, readable by
+// the web server.
+func (w webrootProvider) Present(_, token, keyAuth string) error {
+	p := tokenPath(w.dir, token)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("webroot %s: %w", w.dir, err)
+	}
+	if err := os.WriteFile(p, []byte(keyAuth), 0o644); err != nil {
+		return fmt.Errorf("webroot %s: writing the token: %w", w.dir, err)
+	}
+	return nil
+}
+
+// CleanUp removes the token's file.
+func (w webrootProvider) CleanUp(_, token, _ string) error {
+	if err := os.Remove(tokenPath(w.dir, token)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("webroot %s: removing the token: %w", w.dir, err)
+	}
+	return nil
 }

@@ -36,6 +36,12 @@ func classify(directory string, domains []string, err error) error {
 		d, _ := api.ParseRetryAfter(rl.RetryAfter)
 		return &RateLimitedError{RetryAfter: d, Detail: rl.Detail}
 	}
+	var pe *PropagationError
+	if errors.As(err, &pe) {
+		// lego's wait for the record ran out: its own error says only that
+		// ("propagation: time limit exceeded") around the last check.
+		return pe
+	}
 	if ve := validationError(domains, err); ve != nil {
 		return ve
 	}

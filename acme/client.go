@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-acme/lego/v4/acme/api"
 	"github.com/go-acme/lego/v4/certificate"
+	"github.com/go-acme/lego/v4/challenge/http01"
 	"github.com/go-acme/lego/v4/lego"
 )
 
@@ -75,11 +78,11 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	if err != nil {
 		return nil, err
 	}
-	release, err := setSolver(ctx, lc, req.Challenge)
+	sol, err := setSolver(ctx, lc, req.Challenge)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer sol.release()
 	or := certificate.ObtainRequest{
 		Domains:        req.Domains,
 		Bundle:         true,
@@ -102,7 +105,12 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 		res, err = runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
 	}
 	if err != nil {
-		return nil, fmt.Errorf("obtaining: %w", classify(c.cfg.Directory, req.Domains, err))
+		err = classify(c.cfg.Directory, req.Domains, err)
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			c.diagnose(ctx, req.Challenge, sol, ve)
+		}
+		return nil, fmt.Errorf("obtaining: %w", err)
 	}
 	cert, err := ParseCertificate(res.Certificate, res.PrivateKey)
 	if err != nil {
@@ -111,6 +119,57 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	cert.CertURL = res.CertURL
 	cert.Replaces = replaces
 	return cert, nil
+}
+
+// diagnose adds to ve what certctl can find out itself about the failed
+// validation of ve.Domain: the challenge, the URL the CA asked and the file
+// written for it, and, with resolvers (the challenge's, else
+// [Config.Resolvers]), the name's addresses next to this host's or the CAA
+// records that refused the CA.
+func (c *Client) diagnose(ctx context.Context, ch Challenge, sol *solver, ve *ValidationError) {
+	ve.Challenge = ch.Type
+	if ve.Challenge == "" {
+		ve.Challenge = HTTP01
+	}
+	if strings.Contains(ve.Domain, ",") {
+		return // several names: no one name to look at
+	}
+	if tok := sol.tokens.get(ve.Domain); tok != "" && ve.Challenge == HTTP01 {
+		ve.URL = "http://" + ve.Domain + http01.ChallengePath(tok)
+		if ch.Webroot != "" {
+			ve.Path = tokenPath(ch.Webroot, tok)
+		}
+	}
+	resolvers := ch.DNSResolvers
+	if len(resolvers) == 0 {
+		resolvers = c.cfg.Resolvers
+	}
+	if len(resolvers) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	l := &Lookup{Resolvers: slices.Clone(resolvers)}
+	switch {
+	case ve.Problem == "caa":
+		l.CAAName, l.CAA, l.Err = lookupCAA(ctx, resolvers, strings.TrimPrefix(ve.Domain, "*."))
+		if hc, err := c.cfg.httpClient(); err == nil {
+			l.CAAIdentities = caaIdentities(ctx, hc, c.cfg.Directory)
+		}
+	case ve.Challenge == HTTP01 || ve.Challenge == TLSALPN01:
+		switch ve.Problem {
+		case "connection", "dns", "unauthorized", "incorrectResponse", "tls":
+		default:
+			return
+		}
+		l.Addrs, l.Err = lookupAddrs(ctx, resolvers, ve.Domain)
+		l.Listen, l.Host = sol.listen, hostAddrs()
+	default:
+		return
+	}
+	c.log().Info("looked up a name that failed validation", "domain", ve.Domain, "resolvers", resolvers,
+		"addrs", l.Addrs, "caa", l.CAA, "err", l.Err)
+	ve.Lookup = l
 }
 
 func (c *Client) log() *slog.Logger {

@@ -19,6 +19,13 @@ type Config struct {
 	UserAgent string
 	// Logger receives debug logs. Nil discards them.
 	Logger *slog.Logger
+	// Resolvers are the DNS resolvers ("host:port") that certctl asks
+	// itself after the CA failed to validate a name, to tell a name that
+	// resolves elsewhere or not at all from a closed port, and to name the
+	// CAA records that refused ([ValidationError.Lookup]). A challenge's
+	// DNSResolvers take precedence. Nil makes no such lookups;
+	// [SystemResolvers] returns the system's.
+	Resolvers []string
 	// CertTimeout bounds waiting for the CA to issue after finalizing.
 	// Zero means 60 seconds.
 	CertTimeout time.Duration

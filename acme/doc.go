@@ -10,9 +10,12 @@
 // servers that let many concurrent orders share one port; orders acquire
 // them ([AcquireHTTPResponder]) and the port is released when none needs it,
 // so another process (the CLI beside a daemon) can use it in turn. Failures come back
-// as [*RateLimitedError], [*ValidationError], [*UnreachableError] or
-// [*PortBusyError] where the caller needs their data, otherwise wrapping the
-// sentinels in errors.go.
+// as [*RateLimitedError], [*ValidationError], [*PropagationError],
+// [*UnreachableError] or [*PortBusyError] where the caller needs their data,
+// otherwise wrapping the sentinels in errors.go. A [*ValidationError] carries
+// what certctl found out itself: the URL the CA asked and the webroot file
+// written, and, when [Config.Resolvers] are set, a [Lookup] of the name (its
+// addresses next to this host's, the CAA records that refused).
 //
 // # Files
 //
@@ -26,7 +29,9 @@
 //     [CertID] for ARI.
 //   - challenge.go: the challenge types ([HTTP01], [DNS01], [TLSALPN01]),
 //     [Challenge], [CheckChallenge], [DNSProvider], and how an order's
-//     solver is set up from them.
+//     solver is set up from them: the webroot writer, the record of tokens
+//     presented, the dns-01 propagation check that reports
+//     [*PropagationError].
 //   - responder.go: the shared HTTP-01 and TLS-ALPN-01 responders, and what
 //     acquiring one does when its port is busy: wait for another certctl
 //     process to release it, or fail at once with [*PortBusyError] when
@@ -39,6 +44,8 @@
 //     (which name the failed domain of a [*ValidationError]), network errors
 //     ([*UnreachableError]); and whether a refused order may be retried
 //     without "replaces".
+//   - lookup.go: [Lookup], [SystemResolvers], and the DNS queries (miekg/dns,
+//     as lego's own checks) made after a failed validation.
 //   - certificate.go: [KeyType], [Certificate] and its checks; the PEM
 //     parsing itself is internal/certpem's.
 //   - names.go: [NormalizeDomains] and friends; directory.go: [ResolveDirectory],

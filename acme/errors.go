@@ -3,6 +3,7 @@ package acme
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -70,7 +71,18 @@ type ValidationError struct {
 	Domain  string
 	Problem string
 	Detail  string
-	Err     error
+	// Challenge is the type of the challenge that failed ([HTTP01], ...).
+	Challenge string
+	// URL is the URL the CA fetched for an http-01 challenge,
+	// "http://DOMAIN/.well-known/acme-challenge/TOKEN"; "" otherwise.
+	URL string
+	// Path is the file certctl wrote for that token under the webroot
+	// ([Challenge.Webroot]); "" without a webroot.
+	Path string
+	// Lookup is what certctl's own look at Domain found after the failure
+	// (see [Config.Resolvers]); nil when it made none.
+	Lookup *Lookup
+	Err    error
 }
 
 // Error implements error.
@@ -80,6 +92,34 @@ func (e *ValidationError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *ValidationError) Unwrap() error { return e.Err }
+
+// PropagationError reports that the TXT record of a dns-01 challenge was
+// never seen by the resolvers asked while the record's DNS provider allowed
+// (its propagation timeout): the CA was not asked to validate.
+type PropagationError struct {
+	// Domain is the name being validated and FQDN the record's name
+	// ("_acme-challenge.example.com.").
+	Domain, FQDN string
+	// Resolvers are the recursive resolvers asked ([Challenge.DNSResolvers]);
+	// empty when the zone's authoritative nameservers were asked.
+	Resolvers []string
+	// Wait is how long the record was waited for.
+	Wait time.Duration
+	// Err is the last check's failure.
+	Err error
+}
+
+// Error implements error.
+func (e *PropagationError) Error() string {
+	at := "the authoritative nameservers"
+	if len(e.Resolvers) > 0 {
+		at = strings.Join(e.Resolvers, ", ")
+	}
+	return fmt.Sprintf("%s: TXT record %s not seen at %s within %s: %v", e.Domain, e.FQDN, at, e.Wait, e.Err)
+}
+
+// Unwrap returns the last check's failure.
+func (e *PropagationError) Unwrap() error { return e.Err }
 
 // UnreachableError reports that the CA at Directory could not be reached.
 type UnreachableError struct {

@@ -30,6 +30,9 @@ type Accounts struct {
 	HTTPClient *http.Client
 	// Logger receives progress logs. Nil discards them.
 	Logger *slog.Logger
+	// Resolvers are the DNS resolvers the clients ask themselves to explain
+	// failed validations (acme.Config.Resolvers). Nil makes no lookups.
+	Resolvers []string
 	// Now is the clock, for the creation time of new accounts. Nil means
 	// time.Now.
 	Now func() time.Time
@@ -61,7 +64,7 @@ func (a *Accounts) client(ctx context.Context, directory, email string) (*acme.C
 	if c, ok := a.clients.Load(key); ok {
 		return c.(*acme.Client), nil
 	}
-	cfg := acme.Config{Directory: directory, HTTPClient: a.HTTPClient, Logger: a.Logger}
+	cfg := acme.Config{Directory: directory, HTTPClient: a.HTTPClient, Logger: a.Logger, Resolvers: a.Resolvers}
 	var acct *acme.Account
 	sa, err := a.Store.GetAccount(ctx, directory, email)
 	switch {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +26,9 @@ import (
 type sharedDNS struct {
 	srv  *challtestsrv.ChallSrv
 	addr string // "127.0.0.1:PORT"
+
+	mu    sync.Mutex
+	addrs map[string][]netip.Addr // fqdn -> its only A and AAAA records (SetAddrs)
 }
 
 var (
@@ -74,13 +79,14 @@ func startDNS() (*sharedDNS, error) {
 	srv.SetDefaultDNSIPv4("127.0.0.1")
 	srv.SetDefaultDNSIPv6("")
 
+	d := &sharedDNS{srv: srv, addr: addr, addrs: make(map[string][]netip.Addr)}
 	started := make(chan struct{}, 2)
 	failed := make(chan error, 2)
 	for _, ds := range []*dns.Server{
 		{Listener: tl, Net: "tcp"},
 		{PacketConn: pc, Net: "udp"},
 	} {
-		ds.Handler = dns.DefaultServeMux
+		ds.Handler = d
 		ds.ReadTimeout = dnsIOTimeout
 		ds.WriteTimeout = dnsIOTimeout
 		ds.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -101,7 +107,35 @@ func startDNS() (*sharedDNS, error) {
 			return nil, fmt.Errorf("%s: not serving after %s", addr, dnsReadyTimeout)
 		}
 	}
-	return &sharedDNS{srv: srv, addr: addr}, nil
+	return d, nil
+}
+
+// ServeDNS answers A and AAAA questions for the names given to setAddrs
+// itself (unless they are set to SERVFAIL) and hands every other query to
+// challtestsrv's handler.
+func (d *sharedDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if len(r.Question) == 1 {
+		q := r.Question[0]
+		d.mu.Lock()
+		addrs, ok := d.addrs[strings.ToLower(q.Name)]
+		d.mu.Unlock()
+		if ok && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA) && !d.srv.GetDNSServFailRecord(q.Name) {
+			m := new(dns.Msg)
+			m.SetReply(r)
+			for _, a := range addrs {
+				hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: 1}
+				switch {
+				case q.Qtype == dns.TypeA && a.Is4():
+					m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
+				case q.Qtype == dns.TypeAAAA && a.Is6():
+					m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+				}
+			}
+			_ = w.WriteMsg(m)
+			return
+		}
+	}
+	dns.DefaultServeMux.ServeDNS(w, r)
 }
 
 // listenUDPAndTCP listens on one loopback port for both TCP and UDP.
@@ -133,6 +167,35 @@ func (d *sharedDNS) setTXT(fqdn, value string) {
 func (d *sharedDNS) clearTXT(fqdn string) {
 	d.srv.DeleteDNSTXTRecord(dns.Fqdn(fqdn))
 	d.forget(fqdn)
+}
+
+// setAddrs makes addrs the only A and AAAA records of name.
+func (d *sharedDNS) setAddrs(name string, addrs []netip.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addrs[strings.ToLower(dns.Fqdn(name))] = slices.Clone(addrs)
+}
+
+// setCAA adds a CAA record (flags 0) to name.
+func (d *sharedDNS) setCAA(name, tag, value string) {
+	d.srv.AddDNSCAARecord(dns.Fqdn(name), []challtestsrv.CAAPolicy{{Tag: tag, Value: value}})
+}
+
+// caa returns the CAA records of name.
+func (d *sharedDNS) caa(name string) []challtestsrv.CAAPolicy {
+	return d.srv.GetDNSCAARecord(dns.Fqdn(name))
+}
+
+// clearRecords removes every record set for name: its A and AAAA records
+// (back to 127.0.0.1 and none), its CAA and TXT records and SERVFAIL.
+func (d *sharedDNS) clearRecords(name string) {
+	fqdn := dns.Fqdn(name)
+	d.mu.Lock()
+	delete(d.addrs, strings.ToLower(fqdn))
+	d.mu.Unlock()
+	d.srv.DeleteDNSCAARecord(fqdn)
+	d.srv.DeleteDNSServFailRecord(fqdn)
+	d.clearTXT(fqdn)
 }
 
 // forget drops challtestsrv's request history for name, which would

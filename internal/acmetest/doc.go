@@ -20,6 +20,7 @@
 //
 // Files: server.go ([Options], [Server], [Start]); handler.go (what sits in
 // front of Pebble: synchronous challenges and finalization, refused orders);
+// caa.go (the CAA check Pebble lacks);
 // management.go (Pebble's management API); dns.go (the shared DNS server)
 // and dnsprovider.go ([DNSProvider]); tlscert.go (the HTTPS endpoint's
 // certificate); logging.go; errors.go; startt.go ([StartT], [TB]).
@@ -38,7 +39,13 @@
 // 127.0.0.1:[Server.TLSPort]; the caller runs the responders there. Every
 // name resolves to 127.0.0.1 (A) and to nothing (AAAA) through the shared
 // DNS server at [Server.DNSAddr]; dns-01 records are set with
-// [Server.SetTXT], or by [Server.DNSProvider] on a client's behalf.
+// [Server.SetTXT], or by [Server.DNSProvider] on a client's behalf. To
+// produce validation failures, [Server.SetAddrs] gives a name other
+// addresses or none, [Server.SetServFail] makes its queries fail, and
+// [Server.SetCAA] adds CAA records, which the validation authority honours
+// (Pebble itself ignores them: the handler fails a validated challenge with
+// an ACME caa problem when they do not name [CAAIdentity]).
+// [Server.ClearRecords] undoes them; the records are process-wide.
 //
 // # Speed
 //

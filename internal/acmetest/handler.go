@@ -251,6 +251,9 @@ func (h *handler) serveChallenge(w http.ResponseWriter, r *http.Request, id stri
 	// Pebble wrote the challenge as "processing"; whether or not the
 	// validation is already over, answer with the state after it.
 	h.wait(r, processing)
+	if !processing() {
+		h.checkCAA(chal)
+	}
 	chal.RLock()
 	body, err := json.Marshal(chal.Challenge)
 	authz := chal.Authz

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
+	"github.com/miekg/dns"
 )
 
 // DefaultProfile is the name of the profile every Server has. Orders that
@@ -35,6 +37,11 @@ const DefaultValidity = 90 * 24 * time.Hour
 // management API on its HTTPS port, for example
 // "https://127.0.0.1:PORT/management/roots/0".
 const ManagementPrefix = "/management"
+
+// CAAIdentity is the domain name by which every Server's validation
+// authority recognises itself in CAA records, and which its directory lists
+// in "caaIdentities".
+const CAAIdentity = "pebble.letsencrypt.org"
 
 // clientTimeout is the overall timeout of clients made by HTTPClient.
 const clientTimeout = 30 * time.Second
@@ -205,7 +212,7 @@ func Start(opts Options) (*Server, error) {
 		"PEBBLE_AUTHZREUSE":      strconv.Itoa(opts.AuthzReuse),
 	})
 	vaImpl := va.New(pebbleLog, s.httpPort, s.tlsPort, false, dnsServer.addr, s.store)
-	s.wfe = wfe.New(pebbleLog, s.store, vaImpl, s.ca, []string{"pebble.letsencrypt.org"},
+	s.wfe = wfe.New(pebbleLog, s.store, vaImpl, s.ca, []string{CAAIdentity},
 		false, opts.RequireEAB, 0, 0)
 	restore()
 
@@ -510,6 +517,30 @@ func (s *Server) SetTXT(fqdn, value string) { s.dns.setTXT(fqdn, value) }
 
 // ClearTXT removes every TXT record of fqdn from the shared DNS server.
 func (s *Server) ClearTXT(fqdn string) { s.dns.clearTXT(fqdn) }
+
+// SetAddrs makes addrs the only A (IPv4) and AAAA (IPv6) records of name in
+// the shared DNS server, in place of the default 127.0.0.1; no addrs makes
+// the name resolve to nothing (empty answers). The validation authority
+// dials the first AAAA record, else the first A record. Records are shared
+// by every Server of the process: use names of one test only, and
+// [Server.ClearRecords] them when done.
+func (s *Server) SetAddrs(name string, addrs ...netip.Addr) { s.dns.setAddrs(name, addrs) }
+
+// SetCAA adds the CAA record `0 TAG "VALUE"` to name in the shared DNS
+// server ("issue", "ca.example"). The validation authority honours them
+// (RFC 8659): a challenge whose identifier is governed by "issue" (or, for a
+// wildcard, "issuewild") records none of which names CAAIdentity fails with
+// an ACME problem of type caa. Clear them with [Server.ClearRecords].
+func (s *Server) SetCAA(name, tag, value string) { s.dns.setCAA(name, tag, value) }
+
+// SetServFail makes the shared DNS server answer every query for name with
+// SERVFAIL, until [Server.ClearRecords].
+func (s *Server) SetServFail(name string) { s.dns.srv.AddDNSServFailRecord(dns.Fqdn(name)) }
+
+// ClearRecords removes every record set for name in the shared DNS server
+// (by SetAddrs, SetCAA, SetServFail or SetTXT), so that it resolves to
+// 127.0.0.1 again.
+func (s *Server) ClearRecords(name string) { s.dns.clearRecords(name) }
 
 // Orders returns the number of newOrder requests received, whether the CA
 // accepted them or refused them (FailNewOrders, bad nonce, bad request).

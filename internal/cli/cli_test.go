@@ -51,7 +51,8 @@ func newHarness(t *testing.T, opts acmetest.Options) *harness {
 
 // globals are the flags every call gets.
 func (h *harness) globals() []string {
-	return []string{"--store", h.store, "--directory", h.srv.DirectoryURL(), "--ca-cert", h.caFile, "--email", "ops@example.com"}
+	return []string{"--store", h.store, "--directory", h.srv.DirectoryURL(), "--ca-cert", h.caFile, "--email", "ops@example.com",
+		"--resolver", h.srv.DNSAddr()}
 }
 
 func (h *harness) httpAddr() string { return "127.0.0.1:" + strconv.Itoa(h.srv.HTTPPort()) }

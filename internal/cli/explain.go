@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,7 +20,9 @@ const (
 	kindPortBusy       = "port_busy"             // the challenge port is held by another program
 	kindPortPrivileged = "port_privileged"       // no permission to bind a port below 1024
 	kindConnection     = "validation_connection" // the CA could not connect to the name, or timed out
-	kindDNS            = "validation_dns"        // the CA could not resolve the name
+	kindAddress        = "validation_address"    // the name resolves to addresses that are not this host's
+	kindDNS            = "validation_dns"        // the name does not resolve, or the CA could not resolve it
+	kindPropagation    = "dns_propagation"       // the dns-01 TXT record was not seen at the resolvers in time
 	kindToken          = "validation_token"      // the CA got no or a wrong challenge answer
 	kindCAA            = "validation_caa"        // a CAA record forbids this CA
 	kindValidation     = "validation"            // the CA refused validation otherwise
@@ -48,6 +52,7 @@ func explain(err error) explanation {
 		pb  *acme.PortBusyError
 		rl  *acme.RateLimitedError
 		ve  *acme.ValidationError
+		pe  *acme.PropagationError
 		ue  *acme.UnreachableError
 		use *usageError
 	)
@@ -67,6 +72,14 @@ func explain(err error) explanation {
 		return explanation{kindRateLimited, h}
 	case errors.As(err, &ve):
 		return explainValidation(ve)
+	case errors.As(err, &pe):
+		at := "the zone's authoritative nameservers"
+		if len(pe.Resolvers) > 0 {
+			at = strings.Join(pe.Resolvers, ", ")
+		}
+		return explanation{kindPropagation, fmt.Sprintf("the TXT record %s was not seen at %s within %s; check the DNS provider's "+
+			"credentials and that it serves the zone, or raise its propagation timeout (its *_PROPAGATION_TIMEOUT variable)",
+			strings.TrimSuffix(pe.FQDN, "."), at, pe.Wait)}
 	case errors.Is(err, renew.ErrNoAccount):
 		return explanation{kindNoAccount, "register one by agreeing to the CA's terms: add --agree-tos"}
 	case errors.Is(err, acme.ErrTOSNotAgreed):
@@ -92,22 +105,114 @@ func explain(err error) explanation {
 }
 
 // explainValidation says why the CA could not validate a name, by the ACME
-// problem type it sent.
+// problem type it sent and by what certctl's own lookup of the name found.
 func explainValidation(ve *acme.ValidationError) explanation {
-	d := ve.Domain
+	d, l := ve.Domain, ve.Lookup
+	port := "80"
+	if ve.Challenge == acme.TLSALPN01 {
+		port = "443"
+	}
+	switch ve.Problem {
+	case "connection", "unauthorized", "incorrectResponse", "tls":
+		if l != nil && l.Resolves() && !l.Here() {
+			return explanation{kindAddress, elsewhere(d, l, port)}
+		}
+	}
 	switch ve.Problem {
 	case "connection":
+		if l != nil && l.NoRecords() {
+			return explanation{kindDNS, fmt.Sprintf("%s does not resolve (no A or AAAA record); add one with this host's address", d)}
+		}
+		if timedOut(ve.Detail) {
+			return explanation{kindConnection, fmt.Sprintf("the CA's connection to %s port %s timed out: a firewall drops it, "+
+				"or a router does not forward the port to this host", d, port)}
+		}
 		return explanation{kindConnection, fmt.Sprintf("the CA could not connect to %s; check that its A/AAAA records point to this host "+
-			"and that port 80 (http-01) or 443 (tls-alpn-01) is open and forwarded here", d)}
+			"and that port %s is open and forwarded here", d, port)}
 	case "dns":
+		switch {
+		case l != nil && l.NoRecords():
+			return explanation{kindDNS, fmt.Sprintf("%s does not resolve (no A or AAAA record); add one with this host's address", d)}
+		case l != nil && l.Resolves():
+			return explanation{kindDNS, fmt.Sprintf("the CA could not resolve %s, but certctl's lookup at %s found %s; "+
+				"the CA's resolvers see other records: check the zone's nameservers and DNSSEC, or wait for the old records to expire",
+				d, strings.Join(l.Resolvers, ", "), addrList(l.Addrs, 0))}
+		}
 		return explanation{kindDNS, fmt.Sprintf("the CA could not resolve %s; check its DNS records (for dns-01, that the TXT record was published)", d)}
 	case "unauthorized", "incorrectResponse":
+		switch {
+		case ve.Challenge == acme.TLSALPN01:
+			return explanation{kindToken, fmt.Sprintf("the CA did not get the tls-alpn-01 answer from %s port 443; "+
+				"make sure that port reaches certctl's responder and no other TLS server", d)}
+		case ve.Challenge == acme.DNS01:
+			return explanation{kindToken, fmt.Sprintf("the CA did not find the TXT record _acme-challenge.%s; check the DNS provider's zone", strings.TrimPrefix(d, "*."))}
+		case ve.Path != "":
+			return explanation{kindToken, fmt.Sprintf("the CA fetched %s and did not get the token certctl wrote to %s; "+
+				"make sure the web server for %s serves %s at /.well-known/acme-challenge/", ve.URL, ve.Path, d, webrootOf(ve.Path))}
+		case ve.URL != "":
+			return explanation{kindToken, fmt.Sprintf("the CA fetched %s and did not get the token; make sure port 80 of %s reaches certctl's responder", ve.URL, d)}
+		}
 		return explanation{kindToken, fmt.Sprintf("the CA fetched http://%s/.well-known/acme-challenge/TOKEN and did not get the answer; "+
 			"make sure that URL reaches this host, and with --webroot that the web server serves that directory", d)}
 	case "caa":
+		if l != nil && len(l.CAA) > 0 {
+			want := "one that names it"
+			if len(l.CAAIdentities) > 0 {
+				want = fmt.Sprintf(`0 issue "%s"`, l.CAAIdentities[0])
+			}
+			return explanation{kindCAA, fmt.Sprintf("the CAA records of %s (%s) do not allow this CA; add %s to them",
+				l.CAAName, strings.Join(l.CAA, ", "), want)}
+		}
 		return explanation{kindCAA, fmt.Sprintf("a CAA record of %s (or a parent) does not allow this CA; add one that names it", d)}
 	}
 	return explanation{kindValidation, fmt.Sprintf("the CA could not validate %s", d)}
+}
+
+// elsewhere is the hint for a name whose addresses are not this host's.
+func elsewhere(d string, l *acme.Lookup, port string) string {
+	here := "this host has " + addrList(l.Host, maxHostAddrs)
+	if l.Listen.IsValid() {
+		here = fmt.Sprintf("the responder listens on %s (this host: %s)", l.Listen, addrList(l.Host, maxHostAddrs))
+	}
+	return fmt.Sprintf("%s resolves to %s but %s; point its A/AAAA records here, or forward port %s from that address to this host",
+		d, addrList(l.Addrs, 0), here, port)
+}
+
+// maxHostAddrs bounds the host addresses a hint lists.
+const maxHostAddrs = 6
+
+// addrList lists addrs, link-local ones left out, at most limit of them
+// (0: all) followed by "..." when there were more.
+func addrList(addrs []netip.Addr, limit int) string {
+	var out []string
+	for _, a := range addrs {
+		if a.IsLinkLocalUnicast() {
+			continue
+		}
+		if limit > 0 && len(out) == limit {
+			out = append(out, "...")
+			break
+		}
+		out = append(out, a.String())
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+// timedOut reports a CA's detail that says its connection timed out. CAs
+// give no problem type of their own for it, only words: Boulder's "Timeout
+// during connect", Go's "deadline exceeded" and "i/o timeout".
+func timedOut(detail string) bool {
+	d := strings.ToLower(detail)
+	return strings.Contains(d, "timeout") || strings.Contains(d, "timed out") || strings.Contains(d, "deadline exceeded")
+}
+
+// webrootOf returns the webroot directory of a token file
+// DIR/.well-known/acme-challenge/TOKEN.
+func webrootOf(path string) string {
+	return filepath.Dir(filepath.Dir(filepath.Dir(path)))
 }
 
 // message is err for a line about the certificate called name: the name

@@ -41,6 +41,7 @@ type globals struct {
 	output    string
 	logFormat string
 	logLevel  string
+	resolvers []string
 
 	logger *slog.Logger
 }
@@ -124,6 +125,8 @@ func NewRootCmd(deps *Deps) *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	pf.StringArrayVar(&g.resolvers, "resolver", splitList(envOr(env, "CERTCTL_RESOLVERS", "")),
+		"DNS resolver (host:port) certctl asks itself to explain a failed validation, repeatable (env CERTCTL_RESOLVERS, comma-separated; default the system's)")
 
 	root.AddCommand(
 		NewCmdIssue(g),
@@ -141,6 +144,25 @@ func NewRootCmd(deps *Deps) *cobra.Command {
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// resolverList returns --resolver, or the system's resolvers without it.
+func (g *globals) resolverList() []string {
+	if len(g.resolvers) > 0 {
+		return g.resolvers
+	}
+	return acme.SystemResolvers()
 }
 
 func envOr(env func(string) string, k, def string) string {

@@ -53,7 +53,7 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 		c.Transport = s.metrics.Transport(c.Transport)
 		hc = &c
 	}
-	s.accounts = &renew.Accounts{Store: db, HTTPClient: hc, Logger: g.logger, Now: g.deps.Now,
+	s.accounts = &renew.Accounts{Store: db, HTTPClient: hc, Logger: g.logger, Now: g.deps.Now, Resolvers: g.resolverList(),
 		AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC}
 	s.Issuers = s.accounts
 	if o.webhook != "" {
