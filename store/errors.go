@@ -39,4 +39,8 @@ var (
 
 	// ErrReadOnly is returned by writes on a store opened read-only.
 	ErrReadOnly = errors.New("store opened read-only")
+
+	// ErrUnreachable is returned when the store's servers (etcd) cannot be
+	// reached.
+	ErrUnreachable = errors.New("store unreachable")
 )

@@ -34,6 +34,22 @@ type Options struct {
 	// Now returns the current time, used for Created and Updated. Nil means
 	// time.Now.
 	Now func() time.Time
+
+	// EtcdCA is a PEM file of the CAs trusted for etcd's TLS certificate
+	// (etcd backend only). Empty means the system roots.
+	EtcdCA string
+	// EtcdCert and EtcdKey are the PEM files of the client certificate and
+	// key presented to etcd (etcd backend only). Empty means none.
+	EtcdCert, EtcdKey string
+	// EtcdUsername and EtcdPassword authenticate to etcd (etcd backend
+	// only). Empty means no authentication.
+	EtcdUsername, EtcdPassword string
+	// LockTTL is the lease TTL of the per-certificate locks on etcd. Zero
+	// means the backend's default.
+	LockTTL time.Duration
+	// DialTimeout bounds connecting to etcd. Zero means the backend's
+	// default.
+	DialTimeout time.Duration
 }
 
 // DB is the bbolt [Store]: one file on the local machine, shared by every
