@@ -113,13 +113,13 @@ func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // certificates returns the store's records, re-read only when its
 // generation changed. While the store is down (or when reading it fails
-// and an earlier read succeeded) it returns the last records read, without
-// waiting for the store.
+// and an earlier read succeeded) it returns the last records read (none if
+// there were none), without waiting for the store.
 func (m *Metrics) certificates() ([]*store.Certificate, error) {
 	m.mu.Lock()
 	down, loaded, cacheGen, cache := m.storeDown, m.loaded, m.cacheGen, m.cache
 	m.mu.Unlock()
-	if down && loaded {
+	if down {
 		return cache, nil
 	}
 	stale := func(err error) ([]*store.Certificate, error) {
