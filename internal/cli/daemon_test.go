@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -146,6 +147,9 @@ func TestDaemon_MetricsSIGTERMAndRestart(t *testing.T) {
 	if fams["certctl_last_scan_timestamp_seconds"].value("") <= 0 {
 		t.Fatalf("no scan in metrics: %v", fams)
 	}
+	if fams["certctl_store_up"].value("") != 1 {
+		t.Fatalf("certctl_store_up is not 1: %v", fams["certctl_store_up"])
+	}
 	entries := h.list()
 	for _, n := range []string{"d1.example", "d2.example"} {
 		na := fams["certctl_certificate_not_after_timestamp_seconds"].value(`name="` + n + `"`)
@@ -163,9 +167,18 @@ func TestDaemon_MetricsSIGTERMAndRestart(t *testing.T) {
 	if fams["certctl_acme_requests_total"].value(`outcome="ok"`) < 1 {
 		t.Fatal("no ACME requests counted")
 	}
-	if resp, err := http.Get("http://" + metricsAddr + "/healthz"); err != nil || resp.StatusCode != 200 {
+	resp, err := http.Get("http://" + metricsAddr + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
+	var health struct {
+		OK      bool `json:"ok"`
+		StoreUp bool `json:"store_up"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil || !health.OK || !health.StoreUp {
+		t.Fatalf("healthz: %+v %v", health, err)
+	}
+	resp.Body.Close()
 	// A removed certificate's series disappear.
 	h.mustRun("remove", "d2.example")
 	if fams = scrape(t, metricsAddr); fams["certctl_certificate_not_after_timestamp_seconds"].has(`name="d2.example"`) {

@@ -245,6 +245,9 @@ func isEtcdURL(u string) bool {
 func (g *globals) storeOptions(u string) (*store.Options, error) {
 	opts := &store.Options{Logger: g.logger}
 	if !isEtcdURL(u) {
+		if strings.Contains(u, "://") && !strings.HasPrefix(u, "file://") {
+			return nil, refusef("store %s: unknown scheme (want a file path, file://, etcd:// or etcds://)", redactURL(u))
+		}
 		return opts, nil
 	}
 	if g.etcdLockTTL != 0 && (g.etcdLockTTL < 5*time.Second || g.etcdLockTTL > 10*time.Minute) {

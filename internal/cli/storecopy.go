@@ -82,7 +82,7 @@ func runStoreCopy(cmd *cobra.Command, o *storeCopyOptions) error {
 	}
 	defer closeStore(dst, o.g.logger)
 	if dst.Location() == src.Location() {
-		return usagef("store copy: --from and --to are the same store %s", src.Location())
+		return refusef("store copy: --from and --to are the same store %s", src.Location())
 	}
 	// The errors below name their store themselves.
 	o.g.storeLoc = ""
@@ -95,7 +95,7 @@ func runStoreCopy(cmd *cobra.Command, o *storeCopyOptions) error {
 		return fmt.Errorf("store copy: reading %s: %w", dst.Location(), err)
 	}
 	if (len(existing) > 0 || len(dstAccts) > 0) && !o.force {
-		return usagef("store copy: %s is not empty (%d certificates, %d accounts); nothing copied; add --force to replace its records of the same names",
+		return refusef("store copy: %s is not empty (%d certificates, %d accounts); nothing copied; add --force to replace its records of the same names",
 			dst.Location(), len(existing), len(dstAccts))
 	}
 
@@ -146,7 +146,7 @@ func (o *storeCopyOptions) openSource(ctx context.Context) (store.Backend, error
 	src, err := store.OpenURL(ctx, o.from, opts)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, usagef("store copy: --from %s: no store there; nothing copied", o.from)
+		return nil, refusef("store copy: --from %s: no store there; nothing copied", o.from)
 	case err != nil:
 		return nil, fmt.Errorf("store copy: --from: %w", err)
 	}
