@@ -45,12 +45,19 @@ func freeAddr(t *testing.T) string {
 
 func (h *harness) startDaemon(t *testing.T, args ...string) *daemonProc {
 	t.Helper()
+	return startDaemonArgs(t, append(append(h.globals(), "daemon", "--log-level", "info"), args...)...)
+}
+
+// startDaemonArgs runs the certctl binary with args (which include
+// "daemon") and collects its log lines.
+func startDaemonArgs(t *testing.T, args ...string) *daemonProc {
+	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &daemonProc{done: make(chan struct{}), logged: make(chan struct{})}
-	d.cmd = exec.Command(bin, append(append(h.globals(), "daemon", "--log-level", "info"), args...)...)
+	d.cmd = exec.Command(bin, args...)
 	stderr, _ := d.cmd.StderrPipe()
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
