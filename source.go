@@ -7,21 +7,32 @@ import (
 	"github.com/certctl/certctl/store"
 )
 
+// SourceStore is what [BinderSource] reads of a store: the change counters
+// and the batch loader of active versions. Every [store.Backend] (bbolt and
+// etcd) has them.
+type SourceStore interface {
+	Generation(ctx context.Context) (uint64, error)
+	Revisions(ctx context.Context) (map[string]uint64, error)
+	LoadActive(ctx context.Context, names []string) ([]store.ActivePEM, error)
+}
+
+var _ SourceStore = (store.Backend)(nil)
+
 // BinderSource returns db as a [bindings.Source], for [bindings.Binder.Sync]
 // and [bindings.Binder.Watch]: each certificate's active version is served
 // for its record's domains, and a version that does not cover them is
 // refused. Each Load reads its batch of names in one store transaction. A nil
-// db gives a nil Source, which Sync and Watch refuse with
-// [bindings.ErrNilSource].
-func BinderSource(db *store.DB) bindings.Source {
-	if db == nil {
+// db (or a nil *store.DB) gives a nil Source, which Sync and Watch refuse
+// with [bindings.ErrNilSource].
+func BinderSource(db SourceStore) bindings.Source {
+	if d, ok := db.(*store.DB); db == nil || (ok && d == nil) {
 		return nil
 	}
 	return binderSource{db}
 }
 
-// binderSource adapts a store.DB to bindings.Source.
-type binderSource struct{ db *store.DB }
+// binderSource adapts a store to bindings.Source.
+type binderSource struct{ db SourceStore }
 
 var _ bindings.Source = binderSource{}
 

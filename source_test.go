@@ -55,4 +55,8 @@ func TestBinderSource_NilStoreIsNilSource(t *testing.T) {
 	if err := bindings.New(nil).Sync(t.Context(), src); !errors.Is(err, bindings.ErrNilSource) {
 		t.Fatalf("Sync(BinderSource(nil)) = %v, want %v", err, bindings.ErrNilSource)
 	}
+	var db *store.DB
+	if src := certctl.BinderSource(db); src != nil {
+		t.Fatalf("BinderSource((*store.DB)(nil)) = %v, want nil", src)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -23,6 +24,10 @@ const (
 	EventFailed  EventType = "failed"  // a renewal attempt failed
 	EventSkipped EventType = "skipped" // looked at, not due
 	EventScan    EventType = "scan"    // a scan finished
+	// EventStoreDown reports that the store became unreachable or busy
+	// (once per outage; Err says why); EventStoreUp that it answers again.
+	EventStoreDown EventType = "store_down"
+	EventStoreUp   EventType = "store_up"
 )
 
 // Event is one thing the [Manager] did.
@@ -31,7 +36,17 @@ type Event struct {
 	Name   string
 	Result Result
 	Time   time.Time
+	// Err is the store's error, for EventStoreDown.
+	Err error
 }
+
+// While the store is unreachable or busy, the manager retries after
+// StoreRetryMin, doubling up to StoreRetryMax (each wait up to a fifth
+// shorter, at random, so a fleet does not return in step).
+const (
+	StoreRetryMin = time.Second
+	StoreRetryMax = 30 * time.Second
+)
 
 // DefaultSchedule is how often a Manager scans when Schedule is empty.
 const DefaultSchedule = "@every 10m"
@@ -65,6 +80,65 @@ type Manager struct {
 	once   sync.Once
 	lastMu sync.Mutex
 	last   time.Time
+	// storeFails counts the store failures in a row (0: the store is up);
+	// guarded by lastMu.
+	storeFails int
+	storeSince time.Time // when the current outage began
+}
+
+// StoreUp reports whether the store answered the manager's last access.
+func (m *Manager) StoreUp() bool {
+	m.lastMu.Lock()
+	defer m.lastMu.Unlock()
+	return m.storeFails == 0
+}
+
+// storeDown reports whether err means the store cannot be used for now
+// (unreachable, or held by another process too long), rather than a
+// problem with a record.
+func storeDown(err error) bool {
+	return errors.Is(err, store.ErrUnreachable) || errors.Is(err, store.ErrBusy)
+}
+
+// storeFailed records a failed access to the store; the first of an outage
+// is logged and reported.
+func (m *Manager) storeFailed(err error) {
+	m.lastMu.Lock()
+	m.storeFails++
+	first := m.storeFails == 1
+	if first {
+		m.storeSince = time.Now()
+	}
+	m.lastMu.Unlock()
+	if first {
+		m.log().Error("store unavailable; serving what is loaded and retrying with back-off", "err", err)
+		m.emit(Event{Type: EventStoreDown, Time: m.Service.now(), Err: err})
+	}
+}
+
+// storeOK records a successful access to the store; the first after an
+// outage is logged and reported.
+func (m *Manager) storeOK() {
+	m.lastMu.Lock()
+	was := m.storeFails
+	since := m.storeSince
+	m.storeFails = 0
+	m.lastMu.Unlock()
+	if was > 0 {
+		m.log().Info("store available again", "down_for", time.Since(since).Round(time.Millisecond), "attempts", was)
+		m.emit(Event{Type: EventStoreUp, Time: m.Service.now()})
+	}
+}
+
+// StoreRetry is the wait after the n-th store failure in a row (n >= 1):
+// [StoreRetryMin] doubling up to [StoreRetryMax], less up to a fifth at
+// random.
+func StoreRetry(n int) time.Duration {
+	d := StoreRetryMax
+	if n-1 < 6 {
+		d = min(StoreRetryMin<<(n-1), StoreRetryMax)
+	}
+	return d - rand.N(d/5+1)
 }
 
 // ParseSchedule checks a cron spec the way Run will use it.
@@ -193,13 +267,20 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.poke:
 		}
 		started := time.Now()
-		next, ok := m.scan(work)
+		next, ok, storeErr := m.scan(work)
 		if ctx.Err() != nil {
 			return nil
 		}
 		wait := time.Until(next)
 		if !ok {
 			wait = 24 * time.Hour // the cron schedule pokes long before
+		}
+		if storeErr != nil {
+			m.storeFailed(storeErr)
+			m.lastMu.Lock()
+			n := m.storeFails
+			m.lastMu.Unlock()
+			wait = StoreRetry(n)
 		}
 		wait = max(wait, minGap-time.Since(started))
 		if !timer.Stop() {
@@ -212,21 +293,27 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// scan renews what is due and returns the next due time.
-func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool) {
+// scan renews what is due and returns the next due time. When the store
+// is unreachable or busy it returns that error as storeErr (not logged: Run
+// logs outages once) and the caller retries with back-off.
+func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool, storeErr error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.log().Error("scan panicked", "panic", r, "stack", string(debug.Stack()))
-			next, ok = time.Now().Add(time.Minute), true
+			next, ok, storeErr = time.Now().Add(time.Minute), true, nil
 		}
 	}()
 	s := m.Service
 	now := s.now()
 	due, err := s.Store.Due(ctx, now)
+	if storeDown(err) {
+		return time.Time{}, false, err
+	}
 	if err != nil {
 		m.log().Error("scan: listing due certificates", "err", err)
-		return now.Add(time.Minute), true
+		return now.Add(time.Minute), true, nil
 	}
+	m.storeOK()
 	if len(due) > 0 {
 		names := make([]string, len(due))
 		for i, c := range due {
@@ -247,6 +334,11 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool) {
 				if ctx.Err() != nil {
 					continue
 				}
+				if storeDown(r.Err) {
+					// Logged once for the outage, by Run.
+					storeErr = r.Err
+					break
+				}
 				m.log().Error("renewal failed", "name", r.Name, "err", r.Err)
 			}
 			if r.DeployErr != nil {
@@ -259,17 +351,23 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool) {
 	m.last = s.now()
 	m.lastMu.Unlock()
 	m.emit(Event{Type: EventScan, Time: s.now()})
+	if storeErr != nil {
+		return time.Time{}, false, storeErr
+	}
 	at, ok, err := s.Store.NextDue(ctx)
+	if storeDown(err) {
+		return time.Time{}, false, err
+	}
 	if err != nil {
 		m.log().Error("scan: next due", "err", err)
-		return s.now().Add(time.Minute), true
+		return s.now().Add(time.Minute), true, nil
 	}
 	if ok {
 		m.log().Info("scan done", "due", len(due), "next", at)
 	} else {
 		m.log().Info("scan done", "due", len(due))
 	}
-	return at, ok
+	return at, ok, nil
 }
 
 // cronLogger adapts slog to cron's logger.

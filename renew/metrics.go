@@ -17,7 +17,9 @@ import (
 // certificate validity, next renewal, status and failures, read from the
 // store at scrape time (cached until the store changes, so the series of a
 // removed certificate disappear), plus counters of renewals and ACME
-// requests, a renewal duration histogram and the last scan time. Register
+// requests, a renewal duration histogram, the last scan time and whether
+// the store is up (certctl_store_up). While the store is down the per
+// certificate series are served from the last successful read. Register
 // it with a prometheus.Registerer; feed it with [Metrics.Observe] and
 // [Metrics.Transport].
 type Metrics struct {
@@ -27,19 +29,21 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration prometheus.Histogram
 	lastScan prometheus.Gauge
+	storeUp  prometheus.Gauge
 
 	notAfter, notBefore, next, status, failures *prometheus.Desc
 
-	mu       sync.Mutex
-	cacheGen uint64
-	cache    []*store.Certificate
-	loaded   bool
+	mu        sync.Mutex
+	cacheGen  uint64
+	cache     []*store.Certificate
+	loaded    bool
+	storeDown bool // set by EventStoreDown, cleared by EventStoreUp
 }
 
 // NewMetrics returns the metrics of svc's store.
 func NewMetrics(svc *Service) *Metrics {
 	name := []string{"name"}
-	return &Metrics{
+	m := &Metrics{
 		svc: svc,
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "certctl_renewals_total",
 			Help: "Renewal attempts by result (renewed, failed)."}, []string{"result"}),
@@ -49,12 +53,16 @@ func NewMetrics(svc *Service) *Metrics {
 			Help: "Time spent obtaining a certificate.", Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}}),
 		lastScan: prometheus.NewGauge(prometheus.GaugeOpts{Name: "certctl_last_scan_timestamp_seconds",
 			Help: "Unix time the renewal manager last finished a scan."}),
+		storeUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "certctl_store_up",
+			Help: "1 when the store answered the renewal manager's last access, 0 while it is unreachable or busy."}),
 		notAfter:  prometheus.NewDesc("certctl_certificate_not_after_timestamp_seconds", "Expiry of the active certificate.", name, nil),
 		notBefore: prometheus.NewDesc("certctl_certificate_not_before_timestamp_seconds", "Start of validity of the active certificate.", name, nil),
 		next:      prometheus.NewDesc("certctl_certificate_next_renewal_timestamp_seconds", "When the next renewal is due.", name, nil),
 		status:    prometheus.NewDesc("certctl_certificate_status", "1 for the certificate's current status, 0 for the others.", []string{"name", "status"}, nil),
 		failures:  prometheus.NewDesc("certctl_certificate_consecutive_failures", "Failed renewal attempts since the last success.", name, nil),
 	}
+	m.storeUp.Set(1)
+	return m
 }
 
 // Describe implements prometheus.Collector.
@@ -63,6 +71,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
 	m.duration.Describe(ch)
 	m.lastScan.Describe(ch)
+	m.storeUp.Describe(ch)
 	for _, d := range []*prometheus.Desc{m.notAfter, m.notBefore, m.next, m.status, m.failures} {
 		ch <- d
 	}
@@ -74,6 +83,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.requests.Collect(ch)
 	m.duration.Collect(ch)
 	m.lastScan.Collect(ch)
+	m.storeUp.Collect(ch)
 	certs, err := m.certificates()
 	if err != nil {
 		m.svc.log().Warn("metrics: reading store", "err", err)
@@ -102,30 +112,55 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // certificates returns the store's records, re-read only when its
-// generation changed.
+// generation changed. While the store is down (or when reading it fails
+// and an earlier read succeeded) it returns the last records read (none if
+// there were none), without waiting for the store.
 func (m *Metrics) certificates() ([]*store.Certificate, error) {
+	m.mu.Lock()
+	down, loaded, cacheGen, cache := m.storeDown, m.loaded, m.cacheGen, m.cache
+	m.mu.Unlock()
+	if down {
+		return cache, nil
+	}
+	stale := func(err error) ([]*store.Certificate, error) {
+		if !loaded {
+			return nil, err
+		}
+		m.svc.log().Debug("metrics: reading store; serving the last records read", "err", err)
+		return cache, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	gen, err := m.svc.Store.Generation(ctx)
 	if err != nil {
-		return nil, err
+		return stale(err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.loaded && gen == m.cacheGen {
-		return m.cache, nil
+	if loaded && gen == cacheGen {
+		return cache, nil
 	}
 	certs, err := m.svc.Store.List(ctx)
 	if err != nil {
-		return nil, err
+		return stale(err)
 	}
+	m.mu.Lock()
 	m.cache, m.cacheGen, m.loaded = certs, gen, true
+	m.mu.Unlock()
 	return certs, nil
 }
 
 // Observe records a manager event.
 func (m *Metrics) Observe(e Event) {
 	switch e.Type {
+	case EventStoreDown, EventStoreUp:
+		up := e.Type == EventStoreUp
+		m.mu.Lock()
+		m.storeDown = !up
+		m.mu.Unlock()
+		if up {
+			m.storeUp.Set(1)
+		} else {
+			m.storeUp.Set(0)
+		}
 	case EventRenewed:
 		m.renewals.WithLabelValues("renewed").Inc()
 		m.duration.Observe(e.Result.Duration.Seconds())

@@ -17,10 +17,11 @@ func NewCmdAccount(g *globals) *cobra.Command {
 		Short: "List the ACME accounts in the store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := g.openStore()
+			db, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer closeStore(db, g.logger)
 			accts, err := db.ListAccounts(cmd.Context())
 			if err != nil {
 				return err
@@ -61,10 +62,11 @@ func NewCmdAccount(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := g.openStore()
+			db, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer closeStore(db, g.logger)
 			svc, err := g.service(db, serviceOptions{agreeTOS: true, eabKID: kid, eabHMAC: hmac})
 			if err != nil {
 				return err

@@ -56,10 +56,11 @@ func runConfigure(cmd *cobra.Command, o *configureOptions, name string) error {
 	if fb != nil && o.noBindings {
 		return usagef("--no-bindings cannot be combined with new bindings")
 	}
-	db, err := o.g.openStore()
+	db, err := o.g.openStore(cmd.Context())
 	if err != nil {
 		return err
 	}
+	defer closeStore(db, o.g.logger)
 	svc, err := o.g.service(db, serviceOptions{})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/renew"
+	"github.com/certctl/certctl/store"
 )
 
 type daemonOptions struct {
@@ -73,10 +74,14 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	}
 	ctx := cmd.Context()
 	logger := o.g.logger
-	db, err := o.g.openStore()
+	db, err := o.openStore(ctx)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	defer closeStore(db, o.g.logger)
 	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
 		httpAddr: o.httpAddr, metrics: true})
 	if err != nil {
@@ -108,12 +113,40 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		}
 	}()
 
-	logger.Info("daemon started", "store", db.Path(), "schedule", o.schedule, "workers", o.workers)
+	logger.Info("daemon started", "store", db.Location(), "schedule", o.schedule, "workers", o.workers)
 	defer logger.Info("daemon stopped")
 	if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// openStore opens the store. While it is unreachable (etcd down when the
+// daemon starts) it retries with the manager's back-off, logging once,
+// until ctx is done. Other errors are returned at once.
+func (o *daemonOptions) openStore(ctx context.Context) (store.Backend, error) {
+	for n := 1; ; n++ {
+		db, err := o.g.openStore(ctx)
+		if err == nil {
+			if n > 1 {
+				o.g.logger.Info("store available", "store", db.Location(), "attempts", n)
+			}
+			return db, nil
+		}
+		if !errors.Is(err, store.ErrUnreachable) {
+			return nil, err
+		}
+		if n == 1 {
+			o.g.logger.Error("store unreachable at start; retrying with back-off", "err", err)
+		}
+		t := time.NewTimer(renew.StoreRetry(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (while %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
 }
 
 // serveMetrics serves /metrics (metrics and the Go runtime's) and /healthz
@@ -130,7 +163,7 @@ func serveMetrics(addr string, metrics *renew.Metrics, m *renew.Manager, logger 
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "last_scan": timePtr(last)})
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "last_scan": timePtr(last), "store_up": m.StoreUp()})
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

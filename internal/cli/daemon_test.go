@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -44,12 +45,19 @@ func freeAddr(t *testing.T) string {
 
 func (h *harness) startDaemon(t *testing.T, args ...string) *daemonProc {
 	t.Helper()
+	return startDaemonArgs(t, append(append(h.globals(), "daemon", "--log-level", "info"), args...)...)
+}
+
+// startDaemonArgs runs the certctl binary with args (which include
+// "daemon") and collects its log lines.
+func startDaemonArgs(t *testing.T, args ...string) *daemonProc {
+	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &daemonProc{done: make(chan struct{}), logged: make(chan struct{})}
-	d.cmd = exec.Command(bin, append(append(h.globals(), "daemon", "--log-level", "info"), args...)...)
+	d.cmd = exec.Command(bin, args...)
 	stderr, _ := d.cmd.StderrPipe()
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -146,6 +154,9 @@ func TestDaemon_MetricsSIGTERMAndRestart(t *testing.T) {
 	if fams["certctl_last_scan_timestamp_seconds"].value("") <= 0 {
 		t.Fatalf("no scan in metrics: %v", fams)
 	}
+	if fams["certctl_store_up"].value("") != 1 {
+		t.Fatalf("certctl_store_up is not 1: %v", fams["certctl_store_up"])
+	}
 	entries := h.list()
 	for _, n := range []string{"d1.example", "d2.example"} {
 		na := fams["certctl_certificate_not_after_timestamp_seconds"].value(`name="` + n + `"`)
@@ -163,9 +174,18 @@ func TestDaemon_MetricsSIGTERMAndRestart(t *testing.T) {
 	if fams["certctl_acme_requests_total"].value(`outcome="ok"`) < 1 {
 		t.Fatal("no ACME requests counted")
 	}
-	if resp, err := http.Get("http://" + metricsAddr + "/healthz"); err != nil || resp.StatusCode != 200 {
+	resp, err := http.Get("http://" + metricsAddr + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
+	var health struct {
+		OK      bool `json:"ok"`
+		StoreUp bool `json:"store_up"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil || !health.OK || !health.StoreUp {
+		t.Fatalf("healthz: %+v %v", health, err)
+	}
+	resp.Body.Close()
 	// A removed certificate's series disappear.
 	h.mustRun("remove", "d2.example")
 	if fams = scrape(t, metricsAddr); fams["certctl_certificate_not_after_timestamp_seconds"].has(`name="d2.example"`) {

@@ -25,6 +25,14 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// refusedError is bad input that --help would not fix (a store that is not
+// empty, a source that is not a store): exit code ExitUsage, one line.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
+func refusef(format string, args ...any) error { return &refusedError{fmt.Sprintf(format, args...)} }
+
 // failedError summarizes results that were already reported one by one:
 // its message is the summary only, and it wraps the last failure so that
 // the exit code is that failure's (see ExitCode).
@@ -50,13 +58,14 @@ func (e *failedError) partial() bool { return e.total > 1 && e.failed < e.total 
 // does.
 func ExitCode(err error) int {
 	var ue *usageError
+	var re *refusedError
 	var fe *failedError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &fe) && fe.partial():
 		return ExitPartial
-	case errors.As(err, &ue),
+	case errors.As(err, &ue), errors.As(err, &re),
 		errors.Is(err, acme.ErrBadDomain),
 		errors.Is(err, acme.ErrBadKeyType),
 		errors.Is(err, acme.ErrBadChallenge),

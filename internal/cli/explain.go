@@ -37,6 +37,7 @@ const (
 	kindDeploy         = "deploy_failed"         // renewed, but a file binding, reload or deploy hook failed
 	kindStoreBusy      = "store_busy"            // another process held the store too long
 	kindInput          = "invalid_input"         // bad input; nothing was changed
+	kindStoreDown      = "store_unreachable"     // the store's servers (etcd) could not be reached
 	kindOther          = "other"
 )
 
@@ -98,6 +99,9 @@ func explain(err error) explanation {
 		return explanation{kindStoreBusy, "another certctl process holds the store; try again"}
 	case errors.Is(err, acme.ErrNoDNSProvider):
 		return explanation{kindInput, "name a DNS provider with --dns"}
+	case errors.Is(err, store.ErrUnreachable):
+		return explanation{kindStoreDown, "check the endpoints in --store, the TLS files (--etcd-ca, --etcd-cert, --etcd-key), " +
+			"the credentials (CERTCTL_ETCD_USERNAME, CERTCTL_ETCD_PASSWORD or --etcd-password-file) and that etcd is running"}
 	case errors.As(err, &use), ExitCode(err) == ExitUsage:
 		return explanation{kind: kindInput}
 	}

@@ -20,10 +20,11 @@ func NewCmdExport(g *globals) *cobra.Command {
 			if dir == "" {
 				return usagef("--dir is required")
 			}
-			c, _, err := g.getCert(cmd, args[0])
+			c, db, err := g.getCert(cmd, args[0])
 			if err != nil {
 				return err
 			}
+			defer closeStore(db, g.logger)
 			v := c.ActiveVersion()
 			if v == nil {
 				return fmt.Errorf("%s: %w", c.Name, store.ErrNoActiveVersion)

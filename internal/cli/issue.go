@@ -150,10 +150,11 @@ func runIssue(cmd *cobra.Command, o *issueOptions) error {
 	if err != nil {
 		return err
 	}
-	db, err := o.g.openStore()
+	db, err := o.g.openStore(cmd.Context())
 	if err != nil {
 		return err
 	}
+	defer closeStore(db, o.g.logger)
 	svc, err := o.g.service(db, serviceOptions{agreeTOS: o.agreeTOS, eabKID: o.eabKID, eabHMAC: o.eabHMAC})
 	if err != nil {
 		return err

@@ -59,10 +59,11 @@ func NewCmdList(g *globals) *cobra.Command {
 		Short: "List managed certificates, their expiry, next renewal and status",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := g.openStore()
+			db, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer closeStore(db, g.logger)
 			certs, err := db.List(cmd.Context())
 			if err != nil {
 				return err

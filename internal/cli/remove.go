@@ -13,6 +13,7 @@ func NewCmdRemove(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer svc.close(cmd.Context())
 			if err := svc.Remove(cmd.Context(), args[0]); err != nil {
 				return err
 			}

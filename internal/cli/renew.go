@@ -54,10 +54,11 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	if err := checkWebhook(o.webhook); err != nil {
 		return err
 	}
-	db, err := o.g.openStore()
+	db, err := o.g.openStore(cmd.Context())
 	if err != nil {
 		return err
 	}
+	defer closeStore(db, o.g.logger)
 	for _, n := range names {
 		if _, err := db.Get(cmd.Context(), n); err != nil {
 			return err

@@ -25,6 +25,7 @@ func NewCmdRevoke(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer svc.close(cmd.Context())
 			v, err := svc.Revoke(cmd.Context(), args[0], code)
 			if err != nil {
 				return err

@@ -13,6 +13,7 @@ func NewCmdRollback(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer svc.close(cmd.Context())
 			// Rollback also puts the restored version into its file
 			// bindings; deployErr is that step's failure alone.
 			c, deployErr := svc.Rollback(cmd.Context(), args[0])

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,15 @@ type globals struct {
 	logLevel  string
 	resolvers []string
 
+	// etcd connection settings, used when a store is an etcd URL.
+	etcdCA, etcdCert, etcdKey string
+	etcdPasswordFile          string
+	etcdLockTTL               time.Duration
+
 	logger *slog.Logger
+	// storeLoc is where the last store opened is (or was to be), for
+	// messages about an unreachable store.
+	storeLoc string
 }
 
 // Run builds the root command, runs it with args and returns the exit code.
@@ -55,12 +64,13 @@ func Run(ctx context.Context, deps *Deps, args []string) int {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	root := NewRootCmd(deps)
+	root, g := newRootCmd(deps)
 	root.SetArgs(args)
 	root.SetOut(deps.Stdout)
 	root.SetErr(deps.Stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil {
+		err = g.nameStore(err)
 		if isCobraUsage(err) {
 			err = &usageError{err.Error()}
 		}
@@ -101,6 +111,12 @@ func oneLine(err error) string {
 
 // NewRootCmd returns the certctl command with every subcommand added.
 func NewRootCmd(deps *Deps) *cobra.Command {
+	root, _ := newRootCmd(deps)
+	return root
+}
+
+// newRootCmd is NewRootCmd, also returning the globals its commands share.
+func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 	g := &globals{deps: deps}
 	root := &cobra.Command{
 		Use:           "certctl",
@@ -118,7 +134,7 @@ func NewRootCmd(deps *Deps) *cobra.Command {
 		env = os.Getenv
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.storePath, "store", "", "store file (env CERTCTL_STORE; default "+store.DefaultPath()+")")
+	pf.StringVar(&g.storePath, "store", "", "store: a file, or etcd://HOST:2379[,HOST:2379...]/PREFIX (etcds:// for TLS) (env CERTCTL_STORE; default "+store.DefaultPath()+")")
 	pf.StringVar(&g.directory, "directory", envOr(env, "CERTCTL_DIRECTORY", ""), "ACME directory: URL or letsencrypt, letsencrypt-staging, zerossl, google (env CERTCTL_DIRECTORY; default letsencrypt)")
 	pf.StringVar(&g.email, "email", envOr(env, "CERTCTL_EMAIL", ""), "account email (env CERTCTL_EMAIL)")
 	pf.StringVar(&g.caCert, "ca-cert", envOr(env, "CERTCTL_CA_CERT", ""), "PEM file of CA certificates trusted for the ACME server's HTTPS (env CERTCTL_CA_CERT)")
@@ -127,6 +143,12 @@ func NewRootCmd(deps *Deps) *cobra.Command {
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	pf.StringArrayVar(&g.resolvers, "resolver", splitList(envOr(env, "CERTCTL_RESOLVERS", "")),
 		"DNS resolver (host:port) certctl asks itself to explain a failed validation, repeatable (env CERTCTL_RESOLVERS, comma-separated; default the system's)")
+	pf.StringVar(&g.etcdCA, "etcd-ca", envOr(env, "CERTCTL_ETCD_CA", ""), "PEM file of the CAs trusted for etcd's TLS (env CERTCTL_ETCD_CA)")
+	pf.StringVar(&g.etcdCert, "etcd-cert", envOr(env, "CERTCTL_ETCD_CERT", ""), "PEM client certificate for etcd (env CERTCTL_ETCD_CERT)")
+	pf.StringVar(&g.etcdKey, "etcd-key", envOr(env, "CERTCTL_ETCD_KEY", ""), "PEM client key for etcd (env CERTCTL_ETCD_KEY)")
+	pf.StringVar(&g.etcdPasswordFile, "etcd-password-file", envOr(env, "CERTCTL_ETCD_PASSWORD_FILE", ""),
+		"file holding the etcd password of CERTCTL_ETCD_USERNAME (env CERTCTL_ETCD_PASSWORD_FILE; or the password in CERTCTL_ETCD_PASSWORD)")
+	pf.DurationVar(&g.etcdLockTTL, "etcd-lock-ttl", 0, "lease TTL of the per-certificate locks on etcd, 5s to 10m (default: the backend's, about 30s)")
 
 	root.AddCommand(
 		NewCmdIssue(g),
@@ -141,9 +163,10 @@ func NewRootCmd(deps *Deps) *cobra.Command {
 		NewCmdSandbox(g),
 		NewCmdDaemon(g),
 		NewCmdConfigure(g),
+		NewCmdStore(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
-	return root
+	return root, g
 }
 
 // splitList splits a comma-separated list, dropping empty items.
@@ -194,20 +217,125 @@ func (g *globals) setup() error {
 	return nil
 }
 
-// openStore opens the store, creating the default directory when the
-// default path is used.
-func (g *globals) openStore() (*store.DB, error) {
-	path := g.storePath
-	if path == "" {
-		path = envOr(g.deps.Getenv, "CERTCTL_STORE", "")
+// storeURL is the store given by --store or CERTCTL_STORE, or "" for the
+// default file.
+func (g *globals) storeURL() string {
+	if g.storePath != "" {
+		return g.storePath
 	}
-	if path == "" {
-		path = store.DefaultPath()
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("store %s: %w", path, err)
+	return envOr(g.deps.Getenv, "CERTCTL_STORE", "")
+}
+
+// openStore opens the store of --store (a file path or a store URL),
+// creating the default directory when the default path is used. The caller
+// closes it.
+func (g *globals) openStore(ctx context.Context) (store.Backend, error) {
+	u := g.storeURL()
+	if u == "" {
+		u = store.DefaultPath()
+		if err := os.MkdirAll(filepath.Dir(u), 0o700); err != nil {
+			return nil, fmt.Errorf("store %s: %w", u, err)
 		}
 	}
-	return store.Open(path, &store.Options{Logger: g.logger})
+	return g.openURL(ctx, u)
+}
+
+// openURL opens the store u with the global settings (logger, etcd TLS,
+// credentials, lock TTL).
+func (g *globals) openURL(ctx context.Context, u string) (store.Backend, error) {
+	opts, err := g.storeOptions(u)
+	if err != nil {
+		return nil, err
+	}
+	g.storeLoc = redactURL(u)
+	b, err := store.OpenURL(ctx, u, opts)
+	if err != nil {
+		return nil, err
+	}
+	g.storeLoc = b.Location()
+	return b, nil
+}
+
+// isEtcdURL reports whether u names an etcd store.
+func isEtcdURL(u string) bool {
+	return strings.HasPrefix(u, "etcd://") || strings.HasPrefix(u, "etcds://")
+}
+
+// storeOptions are the store.Options for u. The etcd settings are checked
+// and the password file read only for an etcd URL, so that settings meant
+// for etcd do not get in the way of a file store.
+func (g *globals) storeOptions(u string) (*store.Options, error) {
+	opts := &store.Options{Logger: g.logger}
+	if !isEtcdURL(u) {
+		if strings.Contains(u, "://") && !strings.HasPrefix(u, "file://") {
+			return nil, refusef("store %s: unknown scheme (want a file path, file://, etcd:// or etcds://)", redactURL(u))
+		}
+		return opts, nil
+	}
+	if g.etcdLockTTL != 0 && (g.etcdLockTTL < 5*time.Second || g.etcdLockTTL > 10*time.Minute) {
+		return nil, usagef("--etcd-lock-ttl %s: want 5s to 10m", g.etcdLockTTL)
+	}
+	if (g.etcdCert == "") != (g.etcdKey == "") {
+		return nil, usagef("--etcd-cert and --etcd-key go together")
+	}
+	for flag, f := range map[string]string{"--etcd-ca": g.etcdCA, "--etcd-cert": g.etcdCert, "--etcd-key": g.etcdKey} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return nil, usagef("%s %s: %v", flag, f, errors.Unwrap(err))
+		}
+	}
+	user := g.deps.Getenv("CERTCTL_ETCD_USERNAME")
+	pass := g.deps.Getenv("CERTCTL_ETCD_PASSWORD")
+	if g.etcdPasswordFile != "" {
+		if pass != "" {
+			return nil, usagef("the etcd password is both in CERTCTL_ETCD_PASSWORD and in --etcd-password-file; give one")
+		}
+		b, err := os.ReadFile(g.etcdPasswordFile)
+		if err != nil {
+			return nil, usagef("--etcd-password-file %s: %v", g.etcdPasswordFile, errors.Unwrap(err))
+		}
+		pass = strings.TrimRight(string(b), "\r\n")
+		if pass == "" {
+			return nil, usagef("--etcd-password-file %s: empty", g.etcdPasswordFile)
+		}
+	}
+	if pass != "" && user == "" {
+		return nil, usagef("an etcd password needs its user name in CERTCTL_ETCD_USERNAME")
+	}
+	opts.EtcdCA, opts.EtcdCert, opts.EtcdKey = g.etcdCA, g.etcdCert, g.etcdKey
+	opts.EtcdUsername, opts.EtcdPassword = user, pass
+	opts.LockTTL = g.etcdLockTTL
+	return opts, nil
+}
+
+// redactURL is u without a password, for messages.
+func redactURL(u string) string {
+	if !strings.Contains(u, "://") {
+		return u
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		// Unparseable, perhaps several hosts: drop anything that looks
+		// like credentials.
+		if at := strings.LastIndex(u, "@"); at >= 0 {
+			scheme, _, _ := strings.Cut(u, "://")
+			return scheme + "://" + u[at+1:]
+		}
+		return u
+	}
+	return p.Redacted()
+}
+
+// nameStore makes sure an error about an unreachable store names it: the
+// backend's errors usually do; when one does not, the store's location is
+// put in front.
+func (g *globals) nameStore(err error) error {
+	if !errors.Is(err, store.ErrUnreachable) || g.storeLoc == "" || strings.Contains(err.Error(), g.storeLoc) {
+		return err
+	}
+	return fmt.Errorf("store %s: %w", g.storeLoc, err)
 }
 
 // directoryURL resolves --directory.

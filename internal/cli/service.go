@@ -30,6 +30,9 @@ type service struct {
 	*renew.Service
 	accounts *renew.Accounts
 	metrics  *renew.Metrics
+	// owned, when set, is a store the service opened itself (certService);
+	// close closes it.
+	owned store.Backend
 }
 
 // service builds the renewal service over db; it is the only place the CLI
@@ -70,11 +73,21 @@ func (g *globals) certService(cmd *cobra.Command, name string) (*service, error)
 	if err != nil {
 		return nil, err
 	}
-	return g.service(db, serviceOptions{})
+	s, err := g.service(db, serviceOptions{})
+	if err != nil {
+		closeStore(db, g.logger)
+		return nil, err
+	}
+	s.owned = db
+	return s, nil
 }
 
-// close delivers the notifications still pending, for at most 30 seconds.
+// close delivers the notifications still pending, for at most 30 seconds,
+// and closes the store the service opened itself, if any.
 func (s *service) close(ctx context.Context) {
+	if s.owned != nil {
+		defer closeStore(s.owned, s.Logger)
+	}
 	if s.Notifier == nil {
 		return
 	}

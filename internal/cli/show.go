@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -41,10 +42,11 @@ func NewCmdShow(g *globals) *cobra.Command {
 		Short: "Show one certificate's settings, state and stored versions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := g.getCert(cmd, args[0])
+			c, db, err := g.getCert(cmd, args[0])
 			if err != nil {
 				return err
 			}
+			defer closeStore(db, g.logger)
 			now := g.deps.Now()
 			j := showJSON{ListEntry: toJSON(c, now), Email: c.Email, Profile: c.Profile,
 				PreferredChain: c.PreferredChain, ChallengeInfo: c.Challenge, ARI: c.ARI}
@@ -93,18 +95,28 @@ func ptrTime(t *time.Time) string {
 	return fmtTime(*t)
 }
 
-// getCert opens the store and reads one certificate.
-func (g *globals) getCert(cmd *cobra.Command, name string) (*store.Certificate, *store.DB, error) {
+// getCert opens the store and reads one certificate. The caller closes the
+// store it returns (it is closed already when getCert fails).
+func (g *globals) getCert(cmd *cobra.Command, name string) (*store.Certificate, store.Backend, error) {
 	if err := checkName(name); err != nil {
 		return nil, nil, err
 	}
-	db, err := g.openStore()
+	db, err := g.openStore(cmd.Context())
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := db.Get(cmd.Context(), name)
 	if err != nil {
+		closeStore(db, g.logger)
 		return nil, nil, err
 	}
 	return c, db, nil
+}
+
+// closeStore closes db, logging a failure (there is nothing else to do
+// about it when a command ends).
+func closeStore(db store.Backend, logger *slog.Logger) {
+	if err := db.Close(); err != nil && logger != nil {
+		logger.Warn("closing the store", "store", db.Location(), "err", err)
+	}
 }

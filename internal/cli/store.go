@@ -1,0 +1,15 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// NewCmdStore returns `certctl store`, the group of commands that act on a
+// whole store.
+func NewCmdStore(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "store",
+		Short: "Act on whole stores (copy between files and etcd)",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(NewCmdStoreCopy(g))
+	return cmd
+}
