@@ -10,14 +10,16 @@ import (
 // BinderSource returns db as a [bindings.Source], for [bindings.Binder.Sync]
 // and [bindings.Binder.Watch]: each certificate's active version is served
 // for its record's domains, and a version that does not cover them is
-// refused. Each Load reads its batch of names in one store transaction. A nil
+// refused. Each Load reads its batch of names in one store transaction. When
+// the store pushes its changes ([store.Watcher]: etcd) the Source is also a
+// [bindings.Notifier], so Watch swaps renewals in as they are committed. A nil
 // db gives a nil Source, which Sync and Watch refuse with
 // [bindings.ErrNilSource].
 func BinderSource(db *store.DB) bindings.Source {
 	if db == nil {
 		return nil
 	}
-	return binderSource{db}
+	return withChanges(binderSource{db})
 }
 
 // binderSource adapts a store.DB to bindings.Source.
