@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/go-acme/lego/v4/challenge"
@@ -53,6 +54,11 @@ type Challenge struct {
 	DNSResolvers []string
 	// TLSAddr is where the shared TLS-ALPN-01 responder listens (default ":443").
 	TLSAddr string
+	// Shared, if set, links the http-01 or tls-alpn-01 responder to a fleet:
+	// the answers of this order are published there, so that any node the
+	// CA's validation reaches can answer them, and the responder answers
+	// those of other nodes' orders too. Webroot and dns-01 ignore it.
+	Shared ChallengeStore
 }
 
 // CheckChallenge validates the challenge settings for names without
@@ -84,8 +90,9 @@ func CheckChallenge(ch Challenge, names []string) error {
 }
 
 // setSolver configures lego for ch and returns what releases the shared
-// responders it took.
-func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (func(), error) {
+// responders it took. log receives the failures of a fleet's store that
+// are not returned.
+func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Logger) (func(), error) {
 	none := func() {}
 	switch ch.Type {
 	case "", HTTP01:
@@ -97,17 +104,26 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (func(), erro
 			}
 			return none, lc.Challenge.SetHTTP01Provider(wp, http01.SetDelay(0))
 		case ch.HTTPResponder != nil:
+			if ch.Shared != nil {
+				ch.HTTPResponder.shareIfAlone(ch.Shared, log)
+			}
 			return none, lc.Challenge.SetHTTP01Provider(ch.HTTPResponder, http01.SetDelay(0))
 		}
 		r, release, err := AcquireHTTPResponder(ctx, ch.HTTPAddr)
 		if err != nil {
 			return nil, err
 		}
+		if ch.Shared != nil {
+			r.shareIfAlone(ch.Shared, log)
+		}
 		return release, lc.Challenge.SetHTTP01Provider(r, http01.SetDelay(0))
 	case TLSALPN01:
 		r, release, err := AcquireTLSALPNResponder(ctx, ch.TLSAddr)
 		if err != nil {
 			return nil, err
+		}
+		if ch.Shared != nil {
+			r.shareIfAlone(ch.Shared, log)
 		}
 		return release, lc.Challenge.SetTLSALPN01Provider(r)
 	case DNS01:

@@ -75,7 +75,7 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	if err != nil {
 		return nil, err
 	}
-	release, err := setSolver(ctx, lc, req.Challenge)
+	release, err := setSolver(ctx, lc, req.Challenge, c.log())
 	if err != nil {
 		return nil, err
 	}
