@@ -21,14 +21,16 @@ var _ SourceStore = (store.Backend)(nil)
 // BinderSource returns db as a [bindings.Source], for [bindings.Binder.Sync]
 // and [bindings.Binder.Watch]: each certificate's active version is served
 // for its record's domains, and a version that does not cover them is
-// refused. Each Load reads its batch of names in one store transaction. A nil
+// refused. Each Load reads its batch of names in one store transaction. When
+// the store pushes its changes ([store.Watcher]: etcd) the Source is also a
+// [bindings.Notifier], so Watch swaps renewals in as they are committed. A nil
 // db (or a nil *store.DB) gives a nil Source, which Sync and Watch refuse
 // with [bindings.ErrNilSource].
 func BinderSource(db SourceStore) bindings.Source {
 	if d, ok := db.(*store.DB); db == nil || (ok && d == nil) {
 		return nil
 	}
-	return binderSource{db}
+	return withChanges(binderSource{db})
 }
 
 // binderSource adapts a store to bindings.Source.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -60,6 +61,11 @@ type Challenge struct {
 	DNSResolvers []string
 	// TLSAddr is where the shared TLS-ALPN-01 responder listens (default ":443").
 	TLSAddr string
+	// Shared, if set, links the http-01 or tls-alpn-01 responder to a fleet:
+	// the answers of this order are published there, so that any node the
+	// CA's validation reaches can answer them, and the responder answers
+	// those of other nodes' orders too. Webroot and dns-01 ignore it.
+	Shared ChallengeStore
 }
 
 // CheckChallenge validates the challenge settings for names without
@@ -101,8 +107,9 @@ type solver struct {
 	listen netip.Addr
 }
 
-// setSolver configures lego for ch.
-func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (*solver, error) {
+// setSolver configures lego for ch. log receives the failures of a fleet's
+// store that are not returned.
+func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Logger) (*solver, error) {
 	s := &solver{release: func() {}}
 	switch ch.Type {
 	case "", HTTP01:
@@ -114,11 +121,17 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (*solver, err
 			}
 			p = webrootProvider{dir: ch.Webroot}
 		case ch.HTTPResponder != nil:
+			if ch.Shared != nil {
+				ch.HTTPResponder.shareIfAlone(ch.Shared, log)
+			}
 			p = ch.HTTPResponder
 		default:
 			r, release, err := AcquireHTTPResponder(ctx, ch.HTTPAddr)
 			if err != nil {
 				return nil, err
+			}
+			if ch.Shared != nil {
+				r.shareIfAlone(ch.Shared, log)
 			}
 			p, s.release, s.listen = r, release, listenAddr(r.Addr())
 		}
@@ -127,6 +140,9 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge) (*solver, err
 		r, release, err := AcquireTLSALPNResponder(ctx, ch.TLSAddr)
 		if err != nil {
 			return nil, err
+		}
+		if ch.Shared != nil {
+			r.shareIfAlone(ch.Shared, log)
 		}
 		s.release, s.listen = release, listenAddr(ch.TLSAddr)
 		return s, lc.Challenge.SetTLSALPN01Provider(r)

@@ -78,7 +78,7 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	if err != nil {
 		return nil, err
 	}
-	sol, err := setSolver(ctx, lc, req.Challenge)
+	sol, err := setSolver(ctx, lc, req.Challenge, c.log())
 	if err != nil {
 		return nil, err
 	}

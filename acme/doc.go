@@ -9,13 +9,16 @@
 // [HTTPResponder] and [TLSALPNResponder] are the process-wide challenge
 // servers that let many concurrent orders share one port; orders acquire
 // them ([AcquireHTTPResponder]) and the port is released when none needs it,
-// so another process (the CLI beside a daemon) can use it in turn. Failures come back
-// as [*RateLimitedError], [*ValidationError], [*PropagationError],
-// [*UnreachableError] or [*PortBusyError] where the caller needs their data,
-// otherwise wrapping the sentinels in errors.go. A [*ValidationError] carries
-// what certctl found out itself: the URL the CA asked and the webroot file
-// written, and, when [Config.Resolvers] are set, a [Lookup] of the name (its
-// addresses next to this host's, the CAA records that refused).
+// so another process (the CLI beside a daemon) can use it in turn. In a
+// fleet behind a load balancer, a [ChallengeStore] ([Challenge].Shared,
+// [HTTPResponder.Share]) publishes each answer for the other nodes and lets
+// every responder answer theirs. Failures come back as [*RateLimitedError],
+// [*ValidationError], [*PropagationError], [*UnreachableError] or
+// [*PortBusyError] where the caller needs their data, otherwise wrapping the
+// sentinels in errors.go. A [*ValidationError] carries what certctl found
+// out itself: the URL the CA asked and the webroot file written, and, when
+// [Config.Resolvers] are set, a [Lookup] of the name (its addresses next to
+// this host's, the CAA records that refused).
 //
 // # Files
 //
@@ -37,6 +40,9 @@
 //     process to release it, or fail at once with [*PortBusyError] when
 //     internal/portowner finds another program holding it; a port the
 //     process may not bind fails with [ErrPortPrivileged].
+//   - shared.go: [ChallengeStore], what a fleet shares of its pending
+//     challenges, [ChallengeTTL], and [IsTLSALPNChallenge] for servers that
+//     answer TLS-ALPN-01 on their own port 443.
 //   - errors.go: the sentinels and typed errors callers test with errors.Is
 //     and errors.As.
 //   - classify.go: how lego's errors become those, by their types: lego's

@@ -1,6 +1,8 @@
 package acme
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"testing"
 	"time"
 )
@@ -18,4 +20,9 @@ func SetBindWait(t testing.TB, d time.Duration) {
 	old := bindWait
 	bindWait = d
 	t.Cleanup(func() { bindWait = old })
+}
+
+// ParseLeaf parses the first certificate of c.
+func ParseLeaf(c *tls.Certificate) (*x509.Certificate, error) {
+	return x509.ParseCertificate(c.Certificate[0])
 }

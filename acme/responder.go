@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -25,10 +26,13 @@ const challengePath = "/.well-known/acme-challenge/"
 // HTTPResponder answers HTTP-01 challenges for every order of the process
 // from one listener, so concurrent orders share one port instead of each
 // binding it. It is also an [http.Handler] that a server already listening on
-// port 80 can mount. It is safe for concurrent use.
+// port 80 can mount. Given a [ChallengeStore] ([HTTPResponder.Share]) it
+// answers for a whole fleet: the tokens it presents are published there, and
+// a token it does not hold is looked up there. It is safe for concurrent use.
 type HTTPResponder struct {
 	mu     sync.RWMutex
 	tokens map[string]string // token -> key authorization
+	fleet  fleet
 	srv    *http.Server
 	ln     net.Listener
 	addr   string
@@ -84,7 +88,7 @@ func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNRespon
 		addr = ":443"
 	}
 	return acquire(ctx, sharedTLS, addr, func() (*TLSALPNResponder, error) {
-		r := &TLSALPNResponder{certs: make(map[string]*tls.Certificate)}
+		r := NewTLSALPNResponder()
 		return r, r.listen(addr)
 	}, func(r *TLSALPNResponder) { _ = r.Close() })
 }
@@ -188,6 +192,28 @@ func bindError(addr string, err error) error {
 	return fmt.Errorf("no permission to bind port %s: %w: %w", port, ErrPortPrivileged, err)
 }
 
+// Share makes r answer for a fleet through cs: Present publishes each token
+// there (for [ChallengeTTL]), CleanUp retracts it, and ServeHTTP looks up
+// there the tokens that other nodes presented. Failures of retracting and
+// looking up are logged to log (nil discards). A nil cs makes r answer only
+// its own tokens again.
+func (r *HTTPResponder) Share(cs ChallengeStore, log *slog.Logger) {
+	r.mu.Lock()
+	r.fleet = fleet{cs, log}
+	r.mu.Unlock()
+}
+
+// shareIfAlone is Share unless r already shares through a store: a process
+// uses one store, and the first order to acquire a shared responder with one
+// links it.
+func (r *HTTPResponder) shareIfAlone(cs ChallengeStore, log *slog.Logger) {
+	r.mu.Lock()
+	if r.fleet.cs == nil {
+		r.fleet = fleet{cs, log}
+	}
+	r.mu.Unlock()
+}
+
 // Listen starts serving challenges on addr in the background.
 func (r *HTTPResponder) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
@@ -233,7 +259,9 @@ func (r *HTTPResponder) Close() error {
 }
 
 // ServeHTTP answers GET /.well-known/acme-challenge/TOKEN with the key
-// authorization of a pending challenge, and 404 for anything else.
+// authorization of a pending challenge, and 404 for anything else. A token
+// this responder does not hold is looked up in its fleet's store (see
+// [HTTPResponder.Share]), within two seconds, every time: nothing is cached.
 func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	token, ok := strings.CutPrefix(req.URL.Path, challengePath)
 	if !ok || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
@@ -242,7 +270,12 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.RLock()
 	ka, ok := r.tokens[token]
+	f := r.fleet
 	r.mu.RUnlock()
+	if !ok && validToken(token) {
+		ka = f.lookup(req.Context(), HTTP01, token)
+		ok = ka != ""
+	}
 	if !ok {
 		http.NotFound(w, req)
 		return
@@ -251,28 +284,63 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write([]byte(ka))
 }
 
-// Present makes the responder answer token (lego's challenge.Provider).
+// Present makes the responder answer token (lego's challenge.Provider), and
+// publishes it to the fleet's store if it has one.
 func (r *HTTPResponder) Present(domain, token, keyAuth string) error {
 	r.mu.Lock()
 	r.tokens[token] = keyAuth
+	f := r.fleet
 	r.mu.Unlock()
-	return nil
+	return f.publish(HTTP01, token, keyAuth)
 }
 
-// CleanUp forgets token (lego's challenge.Provider).
+// CleanUp forgets token (lego's challenge.Provider), and retracts it from the
+// fleet's store if it has one.
 func (r *HTTPResponder) CleanUp(domain, token, keyAuth string) error {
 	r.mu.Lock()
 	delete(r.tokens, token)
+	f := r.fleet
 	r.mu.Unlock()
+	f.retract(HTTP01, token, keyAuth)
 	return nil
 }
 
 // TLSALPNResponder answers TLS-ALPN-01 challenges for every order of the
-// process from one listener. It is safe for concurrent use.
+// process from one listener. Given a [ChallengeStore]
+// ([TLSALPNResponder.Share]) it answers for a whole fleet, like
+// [HTTPResponder]: another node builds the challenge certificate from the
+// published key authorization. It is safe for concurrent use.
 type TLSALPNResponder struct {
 	mu    sync.RWMutex
 	certs map[string]*tls.Certificate // domain -> challenge certificate
+	fleet fleet
 	ln    net.Listener
+}
+
+// NewTLSALPNResponder returns a responder that is not listening: use its
+// GetCertificate in a server's tls.Config for handshakes that
+// [IsTLSALPNChallenge] recognises (and list [ALPNProto] in its NextProtos).
+func NewTLSALPNResponder() *TLSALPNResponder {
+	return &TLSALPNResponder{certs: make(map[string]*tls.Certificate)}
+}
+
+// Share makes r answer for a fleet through cs, as [HTTPResponder.Share]
+// does: Present publishes the key authorization under the domain, CleanUp
+// retracts it, and GetCertificate builds the challenge certificate of a
+// domain it does not hold from the one published there.
+func (r *TLSALPNResponder) Share(cs ChallengeStore, log *slog.Logger) {
+	r.mu.Lock()
+	r.fleet = fleet{cs, log}
+	r.mu.Unlock()
+}
+
+// shareIfAlone is Share unless r already shares through a store.
+func (r *TLSALPNResponder) shareIfAlone(cs ChallengeStore, log *slog.Logger) {
+	r.mu.Lock()
+	if r.fleet.cs == nil {
+		r.fleet = fleet{cs, log}
+	}
+	r.mu.Unlock()
 }
 
 func (r *TLSALPNResponder) listen(addr string) error {
@@ -285,14 +353,19 @@ func (r *TLSALPNResponder) listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("tls-alpn-01 responder %s: %w", addr, err)
 	}
+	r.mu.Lock()
 	r.ln = ln
+	r.mu.Unlock()
 	go r.serve()
 	return nil
 }
 
 func (r *TLSALPNResponder) serve() {
+	r.mu.RLock()
+	ln := r.ln
+	r.mu.RUnlock()
 	for {
-		c, err := r.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -309,36 +382,70 @@ func (r *TLSALPNResponder) serve() {
 }
 
 // GetCertificate returns the challenge certificate for the ClientHello's
-// server name when it asks for the acme-tls/1 protocol.
+// server name. A name this responder holds no challenge for is looked up in
+// its fleet's store (see [TLSALPNResponder.Share]) when the handshake is a
+// validation ([IsTLSALPNChallenge]), within two seconds and every time:
+// nothing is cached.
 func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := lowerName(hello.ServerName)
 	r.mu.RLock()
-	c, ok := r.certs[strings.ToLower(hello.ServerName)]
+	c, ok := r.certs[name]
+	f := r.fleet
 	r.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("tls-alpn-01: no challenge pending for %q", hello.ServerName)
+	if ok {
+		return c, nil
 	}
-	return c, nil
+	if IsTLSALPNChallenge(hello) && validDomain(name) {
+		ctx := hello.Context()
+		if ctx == nil { // a ClientHelloInfo made outside crypto/tls
+			ctx = context.Background()
+		}
+		if ka := f.lookup(ctx, TLSALPN01, name); ka != "" {
+			cert, err := tlsalpn01.ChallengeCert(name, ka)
+			if err != nil {
+				return nil, fmt.Errorf("%s: tls-alpn-01 certificate: %w", name, err)
+			}
+			return cert, nil
+		}
+	}
+	return nil, fmt.Errorf("tls-alpn-01: no challenge pending for %q", hello.ServerName)
 }
 
-// Present installs the challenge certificate for domain (lego's challenge.Provider).
+// Present installs the challenge certificate for domain (lego's
+// challenge.Provider), and publishes its key authorization to the fleet's
+// store if it has one.
 func (r *TLSALPNResponder) Present(domain, token, keyAuth string) error {
 	cert, err := tlsalpn01.ChallengeCert(domain, keyAuth)
 	if err != nil {
 		return fmt.Errorf("%s: tls-alpn-01 certificate: %w", domain, err)
 	}
+	name := lowerName(domain)
 	r.mu.Lock()
-	r.certs[strings.ToLower(domain)] = cert
+	r.certs[name] = cert
+	f := r.fleet
 	r.mu.Unlock()
-	return nil
+	return f.publish(TLSALPN01, name, keyAuth)
 }
 
-// CleanUp removes the challenge certificate for domain (lego's challenge.Provider).
+// CleanUp removes the challenge certificate for domain (lego's
+// challenge.Provider), and retracts it from the fleet's store if it has one.
 func (r *TLSALPNResponder) CleanUp(domain, token, keyAuth string) error {
+	name := lowerName(domain)
 	r.mu.Lock()
-	delete(r.certs, strings.ToLower(domain))
+	delete(r.certs, name)
+	f := r.fleet
 	r.mu.Unlock()
+	f.retract(TLSALPN01, name, keyAuth)
 	return nil
 }
 
-// Close stops the listener.
-func (r *TLSALPNResponder) Close() error { return r.ln.Close() }
+// Close stops the listener, if it has one.
+func (r *TLSALPNResponder) Close() error {
+	r.mu.RLock()
+	ln := r.ln
+	r.mu.RUnlock()
+	if ln == nil {
+		return nil
+	}
+	return ln.Close()
+}

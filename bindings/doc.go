@@ -16,7 +16,9 @@
 // reloaded as well; [Source] is what [Binder.Watch] and [Binder.Sync] follow to
 // pick up certificates renewed by another process: a generation counter, a
 // revision per certificate, and a batch read giving one [Loaded] per
-// certificate (the certctl package makes a store one).
+// certificate (the certctl package makes a store one). A Source that is also
+// a [Notifier] pushes its changes: Watch then syncs on each notification and
+// polls only as a safety net ([SafetyPoll]).
 //
 // For servers that are not Go programs, package
 // github.com/certctl/certctl/export writes certificates to files and runs

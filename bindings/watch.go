@@ -208,16 +208,22 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 }
 
 // Watch keeps the binder in step with src until ctx is done: it runs Sync at
-// once and then every interval (zero means one second). Failures are logged
-// and reported through Options.OnError, never fatal; a panic in src is
-// recovered and reported the same way. Watch returns ctx's error, or
-// ErrNilSource at once for a nil src.
+// once and then every interval (zero means one second). A src that is also a
+// [Notifier] is synced on each of its notifications instead, and polled only
+// every interval or [SafetyPoll], whichever is longer, in case one is lost
+// (every interval if its notifications stop). Failures are logged and
+// reported through Options.OnError, never fatal; a panic in src is recovered
+// and reported the same way. Watch returns ctx's error, or ErrNilSource at
+// once for a nil src.
 func (b *Binder) Watch(ctx context.Context, src Source, interval time.Duration) error {
 	if src == nil {
 		return ErrNilSource
 	}
 	if interval <= 0 {
 		interval = time.Second
+	}
+	if n, ok := src.(Notifier); ok {
+		return b.watchNotified(ctx, src, n, interval)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

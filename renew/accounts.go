@@ -2,6 +2,8 @@ package renew
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +15,29 @@ import (
 	"github.com/certctl/certctl/store"
 )
 
-// AccountStore is where [Accounts] keeps ACME accounts.
+// AccountStore is where [Accounts] keeps ACME accounts. If it also has the
+// per-certificate locks of a [store.Store] (an [AccountLocker]), accounts are
+// registered under a lock, so that the nodes of a fleet sharing the store
+// register one account per directory and email between them.
 type AccountStore interface {
 	GetAccount(ctx context.Context, directory, email string) (*store.Account, error)
 	PutAccount(ctx context.Context, a *store.Account) error
+}
+
+// AccountLocker is the optional lock of an [AccountStore]: [store.Store]'s
+// Lock, which excludes other goroutines, processes and (on etcd) nodes.
+type AccountLocker interface {
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+}
+
+var _ AccountLocker = (store.Store)(nil)
+
+// accountLockName is the name of the lock [Accounts] takes to register the
+// account of directory and email: "~account-" and 40 hex digits of a hash
+// of both, a valid lock name that no certificate is expected to have.
+func accountLockName(directory, email string) string {
+	sum := sha256.Sum256([]byte(directory + "\x00" + email))
+	return "~account-" + hex.EncodeToString(sum[:20])
 }
 
 // Accounts is the registry of ACME accounts and their clients: it loads an
@@ -73,7 +94,7 @@ func (a *Accounts) client(ctx context.Context, directory, email string) (*acme.C
 			return nil, err
 		}
 	case errors.Is(err, store.ErrNotFound):
-		if acct, err = a.register(ctx, cfg, email); err != nil {
+		if acct, err = a.registerOnce(ctx, cfg, email); err != nil {
 			return nil, err
 		}
 	default:
@@ -85,6 +106,31 @@ func (a *Accounts) client(ctx context.Context, directory, email string) (*acme.C
 	}
 	a.clients.Store(key, cl)
 	return cl, nil
+}
+
+// registerOnce registers the account of cfg's directory and email unless
+// another process did: under the store's lock for the account, if it has
+// one, it reads the account again and registers only if it is still
+// missing.
+func (a *Accounts) registerOnce(ctx context.Context, cfg acme.Config, email string) (*acme.Account, error) {
+	l, ok := a.Store.(AccountLocker)
+	if !ok {
+		return a.register(ctx, cfg, email)
+	}
+	unlock, err := l.Lock(ctx, accountLockName(cfg.Directory, email))
+	if err != nil {
+		return nil, fmt.Errorf("account %s: locking: %w", displayEmail(email), err)
+	}
+	defer unlock()
+	sa, err := a.Store.GetAccount(ctx, cfg.Directory, email)
+	switch {
+	case err == nil:
+		logOrDiscard(a.Logger).Info("account registered by another process", "directory", cfg.Directory, "email", email)
+		return acme.LoadAccount(email, sa.KeyPEM, sa.URI)
+	case errors.Is(err, store.ErrNotFound):
+		return a.register(ctx, cfg, email)
+	}
+	return nil, err
 }
 
 // register creates an account at cfg's CA and stores it.

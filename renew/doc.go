@@ -13,11 +13,18 @@
 // Prometheus; [Notifier] posts [Notification]s to a webhook; hooks get a
 // [HookEnv].
 //
+// In a fleet (nodes sharing one store): Solvers.Shared publishes every
+// http-01 and tls-alpn-01 answer in the store's shared values through
+// [SharedChallenges], so whichever node a CA's request reaches answers it,
+// and [Service.ServeChallenges] keeps a node that is not ordering answering
+// (the daemon's --serve-challenges); [Accounts] registers an account under
+// a store lock ([AccountLocker]), once for the whole fleet.
+//
 // Files: policy.go (Decide, Status, RetryAt), service.go (Service, Issue,
 // Renew, RenewMany), obtain.go (the steps of one renewal: order, validate,
 // commit, activate or fail, and ARI), operations.go (Revoke, Rollback,
 // Remove, Deploy), settings.go (Configure and the one merge rule),
-// accounts.go, interfaces.go (Store, Issuer, Issuers), deploy.go (file
+// accounts.go, fleet.go (SharedChallenges, ServeChallenges), interfaces.go (Store, Issuer, Issuers), deploy.go (file
 // bindings, hooks, notifications of one certificate), hooks.go, hookcheck.go,
 // manager.go, metrics.go, notify.go.
 package renew

@@ -99,6 +99,9 @@ func (s *Service) challenge(ch store.Challenge) acme.Challenge {
 	if s.Solvers.HTTPAddr != "" {
 		out.HTTPAddr = s.Solvers.HTTPAddr
 	}
+	if s.Solvers.Shared != nil {
+		out.Shared = SharedChallenges(s.Solvers.Shared)
+	}
 	return out
 }
 

@@ -54,6 +54,11 @@ type Solvers struct {
 	// HTTPAddr, if set, replaces each certificate's HTTP-01 responder
 	// address (the daemon's --http-addr).
 	HTTPAddr string
+	// Shared, if set, is where http-01 and tls-alpn-01 answers are published
+	// for the other nodes of a fleet, and where the responders look up the
+	// answers of theirs (see [SharedChallenges]): the store the service
+	// works on, for a fleet behind a load balancer.
+	Shared store.Shared
 }
 
 // Service issues, renews, revokes, rolls back, configures and deploys the

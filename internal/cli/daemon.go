@@ -31,6 +31,7 @@ type daemonOptions struct {
 	workers     int
 	grace       time.Duration
 	hooks       hookFlags
+	serveChall  bool
 }
 
 // NewCmdDaemon returns `certctl daemon`.
@@ -54,6 +55,7 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	f.StringVar(&o.webhook, "webhook", "", "URL to POST JSON notifications to (renewal failures, certificates about to expire)")
 	f.IntVar(&o.workers, "workers", 4, "renewals run at once")
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
+	f.BoolVar(&o.serveChall, "serve-challenges", false, "keep the HTTP-01 responder on --http-addr (default :80) up, answering the tokens of every node sharing the store (fleets behind a load balancer)")
 	o.hooks.add(f, "any certificate")
 	return cmd
 }
@@ -88,6 +90,13 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		return err
 	}
 	defer svc.close(ctx)
+	if o.serveChall {
+		release, err := svc.ServeChallenges(ctx, o.httpAddr)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	m := &renew.Manager{Service: svc.Service, Schedule: o.schedule, Logger: logger, ShutdownGrace: o.grace,
 		Notify: svc.metrics.Observe}
 	if o.metricsAddr != "" {

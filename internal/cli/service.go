@@ -50,6 +50,7 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 		GlobalHooks: o.hooks,
 		Solvers:     renew.Solvers{HTTPAddr: o.httpAddr},
 	}}
+	s.Solvers.Shared, _ = db.(store.Shared) // challenge answers visible to every node sharing the store
 	if o.metrics {
 		s.metrics = renew.NewMetrics(s.Service)
 		c := *hc
