@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test demo bench lint cover clean
+.PHONY: all build test demo bench lint cover clean soak
 
 all: build
 
@@ -21,6 +21,10 @@ demo: build
 
 bench:
 	./bench/run.sh
+
+# The long fault and crash drills (a short version of each runs in `make test`).
+soak:
+	CERTCTL_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'TestManager_CAFaults|TestCrash' -v ./... 2>&1 | grep -E '^(=== RUN|--- |\s+\S+_test.go|ok|FAIL)'
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

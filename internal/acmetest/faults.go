@@ -103,16 +103,20 @@ func (h *handler) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	}
 	f := fs.faults
 	rec := Request{At: time.Now(), Method: r.Method, Path: r.URL.Path, Names: names}
+	rl := 0.0 // only newOrder requests are rate limited
+	if newOrder {
+		rl = f.RateLimited
+	}
 	switch x := fs.rng.Float64(); {
-	case newOrder && x < f.RateLimited:
+	case x < rl:
 		rec.Fault, rec.RetryAfter = "rate_limited", max(f.RetryAfter, time.Second)
-	case x < f.RateLimited+f.ServerError:
+	case x < rl+f.ServerError:
 		rec.Fault = "server_error"
-	case x < f.RateLimited+f.ServerError+f.Unavailable:
+	case x < rl+f.ServerError+f.Unavailable:
 		rec.Fault, rec.RetryAfter = "unavailable", time.Second
-	case x < f.RateLimited+f.ServerError+f.Unavailable+f.Drop:
+	case x < rl+f.ServerError+f.Unavailable+f.Drop:
 		rec.Fault = "drop"
-	case x < f.RateLimited+f.ServerError+f.Unavailable+f.Drop+f.Slow:
+	case x < rl+f.ServerError+f.Unavailable+f.Drop+f.Slow:
 		rec.Fault = "slow"
 	}
 	fs.log = append(fs.log, rec)
