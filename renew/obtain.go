@@ -78,6 +78,7 @@ func (s *Service) order(ctx context.Context, c *store.Certificate, prev *store.V
 			req.Replaces = leaf
 		}
 	}
+	s.log().Debug("ordering", "name", c.Name, "domains", c.Domains)
 	return iss.Obtain(ctx, req)
 }
 
@@ -144,6 +145,7 @@ func (s *Service) commit(ctx context.Context, c *store.Certificate, cert *acme.C
 	if !exists {
 		c.Revision = 0
 	}
+	s.log().Debug("committing", "name", c.Name, "serial", v.Serial)
 	if err := s.Store.Put(ctx, c); err != nil {
 		return v, d, fmt.Errorf("%s: saving new version: %w", c.Name, err)
 	}
@@ -155,6 +157,7 @@ func (s *Service) commit(ctx context.Context, c *store.Certificate, cert *acme.C
 // deployment failure is recorded, reported and returned; the version stays
 // active.
 func (s *Service) activated(ctx context.Context, c *store.Certificate) error {
+	s.log().Debug("deploying", "name", c.Name)
 	if s.OnRenewed != nil {
 		s.OnRenewed(ctx, c)
 	}
