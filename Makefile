@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test demo bench lint cover clean
+.PHONY: all build test demo bench lint cover clean fuzz
 
 all: build
 
@@ -21,6 +21,28 @@ demo: build
 
 bench:
 	./bench/run.sh
+
+# Native Go fuzz targets, PACKAGE:TARGET; `make fuzz` runs each for FUZZTIME,
+# one after another. Seeds and kept findings are in each package's
+# testdata/fuzz/TARGET/ and run as plain tests in `make test`.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	./acme/:FuzzNormalizeDomain \
+	./store/:FuzzDecodeRecord \
+	./store/:FuzzDecodeShared \
+	./internal/certpem/:FuzzParseChain \
+	./internal/certpem/:FuzzParsePrivateKey \
+	./internal/cli/:FuzzSplitCommand \
+	./renew/:FuzzParseSchedule \
+	./bindings/:FuzzBinder_GetCertificate
+
+fuzz:
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
