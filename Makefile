@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test demo bench lint cover clean soak
+.PHONY: all build test demo bench lint cover clean soak fuzz
 
 all: build
 
@@ -25,6 +25,28 @@ bench:
 # The long fault and crash drills (a short version of each runs in `make test`).
 soak:
 	CERTCTL_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'TestManager_CAFaults|TestCrash' -v ./... 2>&1 | grep -E '^(=== RUN|--- |\s+\S+_test.go|ok|FAIL)'
+
+# Native Go fuzz targets, PACKAGE:TARGET; `make fuzz` runs each for FUZZTIME,
+# one after another. Seeds and kept findings are in each package's
+# testdata/fuzz/TARGET/ and run as plain tests in `make test`.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	./acme/:FuzzNormalizeDomain \
+	./store/:FuzzDecodeRecord \
+	./store/:FuzzDecodeShared \
+	./internal/certpem/:FuzzParseChain \
+	./internal/certpem/:FuzzParsePrivateKey \
+	./internal/cli/:FuzzSplitCommand \
+	./renew/:FuzzParseSchedule \
+	./bindings/:FuzzBinder_GetCertificate
+
+fuzz:
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -39,7 +39,7 @@ func (c *Config) httpClient() (*http.Client, error) {
 			return nil, err
 		}
 	}
-	return withPollHint(hc), nil
+	return wrapClient(hc), nil
 }
 
 func newLego(ctx context.Context, cfg Config, acct *Account, kt KeyType) (*lego.Client, error) {

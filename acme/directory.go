@@ -99,14 +99,3 @@ func (p pollHint) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
-
-// withPollHint returns a shallow copy of c whose transport adds the poll hint.
-func withPollHint(c *http.Client) *http.Client {
-	cp := *c
-	next := cp.Transport
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	cp.Transport = pollHint{next: next}
-	return &cp
-}

@@ -3,6 +3,7 @@ package acme
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -53,6 +54,10 @@ func NormalizeDomain(name string) (string, error) {
 	if s == "" {
 		return bad("empty")
 	}
+	if !utf8.ValidString(s) {
+		// idna would turn each invalid byte into U+FFFD and encode that.
+		return bad("not valid UTF-8")
+	}
 	if strings.ContainsAny(s, " \t\r\n/:@?#\\") {
 		return bad("not a bare DNS name (no spaces, scheme, port or path)")
 	}
@@ -92,6 +97,11 @@ func NormalizeDomain(name string) (string, error) {
 				return bad(fmt.Sprintf("character %q not allowed", c))
 			}
 		}
+	}
+	if again, err := idnaProfile.ToASCII(ascii); err != nil || again != ascii {
+		// The canonical form must itself be a valid name (a mapping
+		// that yields an invalid A-label is refused here).
+		return bad("does not normalize to a valid name")
 	}
 	if isNumeric(labels[len(labels)-1]) {
 		return bad("IP addresses are not supported")

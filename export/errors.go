@@ -5,6 +5,7 @@ import (
 
 	"github.com/certctl/certctl/internal/certpem"
 	"github.com/certctl/certctl/internal/command"
+	"github.com/certctl/certctl/internal/fsx"
 )
 
 var (
@@ -33,6 +34,12 @@ var (
 	// ErrNoKey reports a private key that is missing, does not parse, or is of
 	// an unsupported kind (an encrypted PEM, a key that cannot sign).
 	ErrNoKey = certpem.ErrNoKey
+
+	// ErrUnsafeDir reports a directory Export refuses to write in: a
+	// symbolic link (DIR/NAME, WriteDir's directory or the PFX's parent), not
+	// a directory, owned by another user, or writable by others and not
+	// owned by certctl's user.
+	ErrUnsafeDir = fsx.ErrUnsafeDir
 
 	// ErrKeyMismatch reports a private key whose public half is not the leaf's.
 	ErrKeyMismatch = certpem.ErrKeyMismatch

@@ -74,6 +74,12 @@ type ExportedFiles struct {
 // [Reload]) after Export returns. NAME is created 0700, privkey.pem and the
 // PFX are 0600, the other files 0644; missing parents of Dir and of the PFX
 // are created 0755.
+//
+// Nothing is written through a symbolic link: DIR/NAME and the PFX's parent
+// directory must be real directories owned by the current user (whose group
+// and other write permission is then removed) or by root (without them);
+// otherwise Export fails with [ErrUnsafeDir] before writing anything. Links
+// in the parents of Dir and of the PFX's directory are followed.
 func Export(name string, certPEM, chainPEM, keyPEM []byte, t FileTarget) (ExportedFiles, error) {
 	if err := certpem.CheckName(name); err != nil {
 		return ExportedFiles{}, err
@@ -115,8 +121,9 @@ func Export(name string, certPEM, chainPEM, keyPEM []byte, t FileTarget) (Export
 
 // WriteDir writes a certificate's PEM files in certbot's layout straight
 // into dir: dir/{cert,chain,fullchain,privkey}.pem, given and checked as for
-// [Export] and written the same way. dir and its missing parents are created
-// 0700. Errors name the file or directory concerned; the caller adds the
+// [Export] and written the same way, with the same checks on dir (which
+// must not be a symbolic link: [ErrUnsafeDir]). dir and its missing parents
+// are created 0700. Errors name the file or directory concerned; the caller adds the
 // certificate's name.
 func WriteDir(dir string, certPEM, chainPEM, keyPEM []byte) (ExportedFiles, error) {
 	m, err := parse(certPEM, chainPEM, keyPEM)
@@ -192,11 +199,11 @@ func (w *writer) pemDir(dir string, parentPerm os.FileMode, m *material) (Export
 	return out, nil
 }
 
-// write writes the gathered files with [fsx.WriteFiles]. If that fails, a
+// write writes the gathered files with [fsx.WritePrivateFiles]. If that fails, a
 // directory this export created is removed again (it is empty unless a
 // rename failed midway); if it succeeds, the creation is made durable.
 func (w *writer) write() error {
-	if err := fsx.WriteFiles(w.files...); err != nil {
+	if err := fsx.WritePrivateFiles(w.files...); err != nil {
 		if w.created != "" {
 			_ = os.Remove(w.created)
 		}

@@ -12,7 +12,9 @@ import (
 )
 
 // Reload runs t.ReloadCmd (an argv: argv[0] looked up in PATH, no shell)
-// and waits for it; an empty ReloadCmd runs nothing. The command runs in
+// and waits for it; an empty ReloadCmd runs nothing. The command gets a
+// minimal environment, as hooks do (PATH, HOME, locale and the variables
+// named in CERTCTL_HOOK_ENV), never certctl's whole one. The command runs in
 // its own process group, killed as a whole when t.ReloadTimeout (0 means
 // [DefaultReloadTimeout]) passes, returning an error matching
 // [ErrCommandTimeout], or when ctx is done. Its combined output (the last

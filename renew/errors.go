@@ -29,3 +29,6 @@ var ErrNotifierClosed = errors.New("notifier closed with notifications pending")
 
 // ErrHookCommand reports a hook command that cannot work as written.
 var ErrHookCommand = errors.New("invalid hook command")
+
+// ErrBadSchedule reports a cron spec that does not parse or never fires.
+var ErrBadSchedule = errors.New("invalid schedule")

@@ -86,8 +86,13 @@ func (e HookEnv) Environ() []string {
 // RunHook runs the command argv for event e.Event of certificate e.Name and
 // waits for it. argv[0] is looked up in PATH; no shell is involved unless
 // argv itself names one (["sh", "-c", "..."]), and the certificate's data
-// reaches the hook only through the environment: the process's own plus
-// [HookEnv.Environ]. An empty argv runs nothing and returns nil.
+// reaches the hook only through the environment: [HookEnv.Environ] added to
+// a minimal one (PATH, HOME, USER, LOGNAME, SHELL, TERM, TMPDIR, TZ, LANG,
+// LANGUAGE, LC_*, SSL_CERT_FILE, SSL_CERT_DIR when set, plus the variables
+// named in CERTCTL_HOOK_ENV, a comma-separated list of names or NAME*
+// prefixes). The rest of certctl's environment, such as DNS provider tokens
+// or a PFX password, never reaches a hook. An empty argv runs nothing and
+// returns nil.
 //
 // The hook runs in its own process group, which is killed as a whole when
 // timeout (0 means [DefaultHookTimeout]) passes, returning an error matching

@@ -142,14 +142,24 @@ func StoreRetry(n int) time.Duration {
 	return d - rand.N(d/5+1)
 }
 
-// ParseSchedule checks a cron spec the way Run will use it.
-func ParseSchedule(spec string) (cron.Schedule, error) {
+// ParseSchedule checks a cron spec the way Run will use it. A spec that
+// robfig/cron's parser panics on ("TZ=" without a schedule) or that never
+// fires ("0 0 30 2 *") is an error.
+func ParseSchedule(spec string) (sch cron.Schedule, err error) {
 	if spec == "" {
 		spec = DefaultSchedule
 	}
-	sch, err := cron.ParseStandard(spec)
+	defer func() {
+		if r := recover(); r != nil {
+			sch, err = nil, fmt.Errorf("schedule %q: %w", spec, ErrBadSchedule)
+		}
+	}()
+	sch, err = cron.ParseStandard(spec)
 	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+		return nil, fmt.Errorf("schedule %q: %w: %v", spec, ErrBadSchedule, err)
+	}
+	if sch.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("schedule %q: %w: it never fires", spec, ErrBadSchedule)
 	}
 	return sch, nil
 }

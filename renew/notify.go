@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -290,7 +293,7 @@ func (n *Notifier) post(body []byte) (retryAfter time.Duration, retry bool, err 
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, false, fmt.Errorf("webhook: %w", err)
+		return 0, false, n.scrub(fmt.Errorf("webhook %s: %w", RedactURL(n.URL), err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "certctl")
@@ -300,7 +303,11 @@ func (n *Notifier) post(body []byte) (retryAfter time.Duration, retry bool, err 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, true, fmt.Errorf("webhook: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = RedactURL(ue.URL)
+		}
+		return 0, true, n.scrub(fmt.Errorf("webhook: %w", err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
@@ -312,5 +319,58 @@ func (n *Notifier) post(body []byte) (retryAfter time.Duration, retry bool, err 
 	}
 	retry = resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests ||
 		resp.StatusCode >= 500
-	return retryAfter, retry, fmt.Errorf("webhook: %s", resp.Status)
+	return retryAfter, retry, fmt.Errorf("webhook %s: %s", RedactURL(n.URL), resp.Status)
 }
+
+// RedactURL returns the part of a webhook URL that may be logged: its
+// scheme and host, followed by "/…" when it has a path beyond "/", a query
+// or a fragment. User info is dropped. A webhook URL is a secret (Slack's and
+// most chat services' carry their token in the path), and Go's HTTP errors
+// quote the URL whole. An unparsable URL gives "(invalid URL)", "" gives "".
+func RedactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(invalid URL)"
+	}
+	out := u.Scheme + "://" + u.Host
+	switch {
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.RawPath != "":
+		return out + "/…"
+	case u.Path == "/":
+		return out + "/"
+	}
+	return out
+}
+
+// scrub wraps err so that its message holds none of the URL's secret parts
+// (path, query, user info), in whatever form an error quotes them; the
+// error chain is kept.
+func (n *Notifier) scrub(err error) error {
+	u, perr := url.Parse(n.URL)
+	pairs := []string{n.URL, RedactURL(n.URL)}
+	if perr == nil {
+		red := RedactURL(n.URL)
+		pairs = append(pairs, u.String(), red, u.Redacted(), red)
+		for _, part := range []string{u.EscapedPath(), u.Path, u.RawQuery, u.User.String(), u.User.Username()} {
+			if len(part) > 1 {
+				pairs = append(pairs, part, "…")
+			}
+		}
+		if p, ok := u.User.Password(); ok && p != "" {
+			pairs = append(pairs, p, "…")
+		}
+	}
+	return scrubbedError{err: err, r: strings.NewReplacer(pairs...)}
+}
+
+// scrubbedError is an error whose message passes through a replacer.
+type scrubbedError struct {
+	err error
+	r   *strings.Replacer
+}
+
+func (e scrubbedError) Error() string { return e.r.Replace(e.err.Error()) }
+func (e scrubbedError) Unwrap() error { return e.err }

@@ -46,13 +46,17 @@ func NewCmdAccount(g *globals) *cobra.Command {
 		},
 	})
 	var agree bool
-	var kid, hmac string
+	var eab eabFlags
 	reg := &cobra.Command{
 		Use:   "register",
 		Short: "Register an account at --directory for --email (needs --agree-tos)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkEmail(g.email); err != nil {
+				return err
+			}
+			kid, hmac, err := eab.resolve(g)
+			if err != nil {
 				return err
 			}
 			if !agree {
@@ -80,8 +84,7 @@ func NewCmdAccount(g *globals) *cobra.Command {
 		},
 	}
 	reg.Flags().BoolVar(&agree, "agree-tos", false, "agree to the CA's terms of service")
-	reg.Flags().StringVar(&kid, "eab-kid", "", "external account binding key ID")
-	reg.Flags().StringVar(&hmac, "eab-hmac", "", "external account binding HMAC key (base64url)")
+	eab.add(reg.Flags())
 	cmd.AddCommand(reg)
 	return cmd
 }

@@ -28,6 +28,7 @@ type daemonOptions struct {
 	httpAddr    string
 	metricsAddr string
 	webhook     string
+	webhookFile string
 	workers     int
 	grace       time.Duration
 	hooks       hookFlags
@@ -52,7 +53,7 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	f.StringVar(&o.schedule, "schedule", renew.DefaultSchedule, "how often to scan (cron spec or @every DURATION)")
 	f.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP-01 responder for every certificate (default: each certificate's own)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address for /metrics and /healthz (empty disables)")
-	f.StringVar(&o.webhook, "webhook", "", "URL to POST JSON notifications to (renewal failures, certificates about to expire)")
+	addWebhookFlags(f, &o.webhook, &o.webhookFile, "URL to POST JSON notifications to (renewal failures, certificates about to expire)")
 	f.IntVar(&o.workers, "workers", 4, "renewals run at once")
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
 	f.BoolVar(&o.serveChall, "serve-challenges", false, "keep the HTTP-01 responder on --http-addr (default :80) up, answering the tokens of every node sharing the store (fleets behind a load balancer)")
@@ -67,9 +68,11 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	if o.workers < 1 || o.workers > 64 {
 		return usagef("--workers %d: want 1 to 64", o.workers)
 	}
-	if err := checkWebhook(o.webhook); err != nil {
+	webhook, err := o.g.webhookURL(o.webhook, o.webhookFile)
+	if err != nil {
 		return err
 	}
+	o.webhook = webhook
 	global, err := o.hooks.hooks()
 	if err != nil {
 		return err

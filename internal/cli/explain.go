@@ -86,7 +86,7 @@ func explain(err error) explanation {
 	case errors.Is(err, acme.ErrTOSNotAgreed):
 		return explanation{kindTerms, "add --agree-tos to agree to the CA's terms of service"}
 	case errors.Is(err, acme.ErrEABRequired):
-		return explanation{kindEAB, "this CA needs an external account binding: pass --eab-kid and --eab-hmac from the CA's account page"}
+		return explanation{kindEAB, "this CA needs an external account binding: pass --eab-kid and --eab-hmac-file (or CERTCTL_EAB_HMAC) from the CA's account page"}
 	case errors.As(err, &ue):
 		return explanation{kindUnreachable, "check --directory, this host's DNS and outbound HTTPS to the CA (proxy, firewall); give a private CA's certificate with --ca-cert"}
 	case errors.Is(err, acme.ErrUnauthorized):

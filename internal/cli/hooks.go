@@ -88,47 +88,50 @@ func (b *bindingFlags) binding() (*store.FileBinding, error) {
 
 // splitCommand splits a command line into words like a POSIX shell does for
 // quoting ('...', "...", backslash) and nothing else: no variables, globs,
-// pipes or redirections. Write `sh -c '...'` to get a shell.
+// pipes or redirections. Write `sh -c '...'` to get a shell. It works on
+// bytes (every special character is ASCII), so a word that is not valid
+// UTF-8, such as a Latin-1 file name, is kept as given.
 func splitCommand(s string) ([]string, error) {
 	var (
 		args  []string
 		cur   strings.Builder
 		inArg bool
-		quote rune
+		quote byte
 		esc   bool
 	)
-	for _, r := range s {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		switch {
 		case esc:
-			cur.WriteRune(r)
+			cur.WriteByte(c)
 			esc = false
 		case quote == '\'':
-			if r == '\'' {
+			if c == '\'' {
 				quote = 0
 			} else {
-				cur.WriteRune(r)
+				cur.WriteByte(c)
 			}
 		case quote == '"':
-			switch r {
+			switch c {
 			case '"':
 				quote = 0
 			case '\\':
 				esc = true
 			default:
-				cur.WriteRune(r)
+				cur.WriteByte(c)
 			}
-		case r == '\\':
+		case c == '\\':
 			esc, inArg = true, true
-		case r == '\'' || r == '"':
-			quote, inArg = r, true
-		case r == ' ' || r == '\t' || r == '\n':
+		case c == '\'' || c == '"':
+			quote, inArg = c, true
+		case c == ' ' || c == '\t' || c == '\n':
 			if inArg {
 				args = append(args, cur.String())
 				cur.Reset()
 				inArg = false
 			}
 		default:
-			cur.WriteRune(r)
+			cur.WriteByte(c)
 			inArg = true
 		}
 	}

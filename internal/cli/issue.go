@@ -28,6 +28,7 @@ type issueOptions struct {
 	preferredChain string
 	eabKID         string
 	eabHMAC        string
+	eab            eabFlags
 	agreeTOS       bool
 	force          bool
 	hooks          hookFlags
@@ -61,8 +62,7 @@ func NewCmdIssue(g *globals) *cobra.Command {
 	f.StringVar(&o.keyType, "key-type", "ec256", "key type: ec256, ec384, rsa2048 or rsa4096")
 	f.StringVar(&o.profile, "profile", "", "ACME profile to request (e.g. shortlived)")
 	f.StringVar(&o.preferredChain, "preferred-chain", "", "issuer common name of the preferred chain")
-	f.StringVar(&o.eabKID, "eab-kid", "", "external account binding key ID")
-	f.StringVar(&o.eabHMAC, "eab-hmac", "", "external account binding HMAC key (base64url)")
+	o.eab.add(f)
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
 	f.BoolVar(&o.force, "force", false, "obtain a new certificate even if a valid one exists")
 	o.files.add(f)
@@ -109,8 +109,8 @@ func (o *issueOptions) template() (*store.Certificate, error) {
 	if o.webroot != "" && typ != acme.HTTP01 {
 		return nil, usagef("--webroot works only with the http-01 challenge")
 	}
-	if (o.eabKID == "") != (o.eabHMAC == "") {
-		return nil, usagef("--eab-kid and --eab-hmac go together")
+	if o.eabKID, o.eabHMAC, err = o.eab.resolve(o.g); err != nil {
+		return nil, err
 	}
 	hooks, err := o.hooks.hooks()
 	if err != nil {

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"net/url"
-
 	"github.com/spf13/cobra"
 )
 
@@ -13,6 +11,7 @@ type renewOptions struct {
 	workers int
 	hooks   hookFlags
 	webhook string
+	hookURL string // --webhook-file
 }
 
 // NewCmdRenew returns `certctl renew`.
@@ -30,7 +29,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.all, "all", false, "renew every due certificate (the default when no name is given)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "renew even if not due")
 	cmd.Flags().IntVar(&o.workers, "workers", 4, "renewals run at once")
-	cmd.Flags().StringVar(&o.webhook, "webhook", "", "URL to POST JSON notifications of failures to")
+	addWebhookFlags(cmd.Flags(), &o.webhook, &o.hookURL, "URL to POST JSON notifications of failures to")
 	o.hooks.add(cmd.Flags(), "any certificate")
 	return cmd
 }
@@ -51,7 +50,7 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkWebhook(o.webhook); err != nil {
+	if o.webhook, err = o.g.webhookURL(o.webhook, o.hookURL); err != nil {
 		return err
 	}
 	db, err := o.g.openStore(cmd.Context())
@@ -77,16 +76,4 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		return err
 	}
 	return resultsError(rs, "renewal")
-}
-
-// checkWebhook accepts "" or an absolute http(s) URL.
-func checkWebhook(s string) error {
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("--webhook %q: want an http(s) URL", s)
-	}
-	return nil
 }

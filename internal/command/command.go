@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -21,7 +20,9 @@ const (
 )
 
 // Run runs argv, without a shell (argv[0] is looked up in PATH), with the
-// process environment plus env, in a new process group that is killed as a
+// minimal environment of [Environ] plus env (never certctl's whole
+// environment, which may hold DNS provider tokens or a PFX password), in a
+// new process group that is killed as a
 // whole when timeout passes (returning an error matching [ErrTimeout]) or
 // when ctx is done. It returns the last 64 KiB of the combined
 // output. A command that exits 0 but leaves a process holding its output
@@ -38,9 +39,7 @@ func Run(ctx context.Context, argv, env []string, timeout time.Duration) ([]byte
 	if cmd.Err != nil {
 		return nil, cmd.Err
 	}
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
-	}
+	cmd.Env = Environ(env)
 	buf := &tailBuffer{max: outputMax}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	setProcessGroup(cmd)

@@ -79,3 +79,40 @@ func TestTail_TrimsAndCuts(t *testing.T) {
 		t.Errorf("long output: %d bytes, starts %q", len(got), got[:10])
 	}
 }
+
+func TestEnviron_MinimalPlusOptInAndExtra(t *testing.T) {
+	t.Setenv("PATH", "/usr/bin:/bin")
+	t.Setenv("LC_ALL", "C")
+	t.Setenv("CLOUDFLARE_DNS_API_TOKEN", "secret")
+	t.Setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+	t.Setenv("MY_SETTING", "1")
+	t.Setenv("AWS_REGION", "eu")
+	t.Setenv("AWS_PROFILE", "x")
+	t.Setenv("TZ", "UTC")
+	t.Setenv(HookEnvVar, " MY_SETTING , AWS_* ,*,")
+	env := Environ([]string{"CERTCTL_NAME=a", "TZ=Europe/Paris"})
+	has := func(kv string) bool {
+		for _, e := range env {
+			if e == kv {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "MY_SETTING=1", "AWS_REGION=eu", "AWS_PROFILE=x",
+		"CERTCTL_NAME=a", "TZ=Europe/Paris"} {
+		if !has(want) {
+			t.Errorf("%q missing from %q", want, env)
+		}
+	}
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		switch k {
+		case "CLOUDFLARE_DNS_API_TOKEN", "NOTIFY_SOCKET", HookEnvVar:
+			t.Errorf("%s inherited", k)
+		}
+		if e == "TZ=UTC" {
+			t.Error("TZ given twice: the inherited value was not dropped")
+		}
+	}
+}

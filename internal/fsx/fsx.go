@@ -1,6 +1,9 @@
 package fsx
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,41 +29,88 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // staging removes the staged files and leaves every destination untouched.
 // Each file is replaced atomically; the set is not replaced as one. Errors
 // name the path concerned.
+//
+// Each destination directory is opened once, before anything is staged, and
+// every later step happens relative to that open directory: a directory
+// renamed or replaced meanwhile does not redirect the writes. A destination
+// that is a symbolic link is replaced, never written through.
 func WriteFiles(files ...File) error {
-	staged := make([]string, 0, len(files))
-	defer func() { // on failure: remove what is still staged
-		for _, tmp := range staged {
-			_ = os.Remove(tmp)
+	return writeFiles(false, files)
+}
+
+// WritePrivateFiles is [WriteFiles] for files that hold secrets (or sit next
+// to them): every destination directory must also pass [OpenPrivateDir]'s
+// checks, which are made before anything is staged. A directory that fails
+// them gives an error matching [ErrUnsafeDir] and nothing is written.
+func WritePrivateFiles(files ...File) error {
+	return writeFiles(true, files)
+}
+
+func writeFiles(private bool, files []File) error {
+	roots := map[string]*os.Root{}
+	defer func() {
+		for _, r := range roots {
+			_ = r.Close()
 		}
 	}()
 	for _, f := range files {
-		tmp, err := stage(f)
+		dir := filepath.Dir(f.Path)
+		if roots[dir] != nil {
+			continue
+		}
+		open := os.OpenRoot
+		if private {
+			open = OpenPrivateDir
+		}
+		r, err := open(dir)
+		switch {
+		case errors.Is(err, ErrUnsafeDir):
+			return err // names dir
+		case err != nil:
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+		roots[dir] = r
+	}
+	type stagedFile struct {
+		root      *os.Root
+		tmp, name string
+	}
+	staged := make([]stagedFile, 0, len(files))
+	defer func() { // on failure: remove what is still staged
+		for _, s := range staged {
+			_ = s.root.Remove(s.tmp)
+		}
+	}()
+	for _, f := range files {
+		r := roots[filepath.Dir(f.Path)]
+		tmp, err := stage(r, f)
 		if err != nil {
 			return err
 		}
-		staged = append(staged, tmp)
+		staged = append(staged, stagedFile{r, tmp, filepath.Base(f.Path)})
 	}
-	dirs := map[string]bool{}
 	for i, f := range files {
-		if err := os.Rename(staged[i], f.Path); err != nil {
+		if err := staged[i].root.Rename(staged[i].tmp, staged[i].name); err != nil {
 			staged = staged[i:]
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
-		dirs[filepath.Dir(f.Path)] = true
 	}
 	staged = nil
-	for d := range dirs {
-		if err := SyncDir(d); err != nil {
+	for d, r := range roots {
+		if err := syncRoot(r); err != nil {
 			return fmt.Errorf("%s: syncing: %w", d, err)
 		}
 	}
 	return nil
 }
 
-// stage writes f to a new temporary file next to f.Path and syncs it. It
-// returns the temporary file's path.
-func stage(f File) (string, error) {
-	t, err := os.CreateTemp(filepath.Dir(f.Path), "."+filepath.Base(f.Path)+".tmp-*")
+// stage writes f to a new temporary file in r, the directory of f.Path, and
+// syncs it. It returns the temporary file's name in r.
+func stage(r *os.Root, f File) (string, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	name := "." + filepath.Base(f.Path) + ".tmp-" + hex.EncodeToString(rnd[:])
+	t, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", f.Path, err)
 	}
@@ -75,8 +125,61 @@ func stage(f File) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(t.Name())
+		_ = r.Remove(name)
 		return "", fmt.Errorf("%s: writing: %w", f.Path, err)
 	}
-	return t.Name(), nil
+	return name, nil
+}
+
+// syncRoot makes the entries of r's directory durable.
+func syncRoot(r *os.Root) error {
+	d, err := r.Open(".")
+	if err != nil {
+		return err
+	}
+	err = syncFile(d)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// OpenPrivateDir opens the directory path for writing private files in it,
+// after checking that it is safe to: path itself is not a symbolic link
+// (links in its parents are followed), it is a directory, and it is owned by
+// the current user or by root. A directory owned by the current user loses
+// its group and other write permission; one owned by root must not have
+// them. On systems without file owners only the first two checks are made.
+// A failed check gives an error matching [ErrUnsafeDir].
+//
+// The checks are made on the directory actually opened: one swapped for a
+// link between the look and the open is refused too. Files created through
+// the returned root stay in that directory, whatever happens to path later.
+func OpenPrivateDir(path string) (*os.Root, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s: %w: it is a symbolic link (refusing to write through it)", path, ErrUnsafeDir)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s: %w: not a directory", path, ErrUnsafeDir)
+	}
+	r, err := os.OpenRoot(path)
+	if err != nil {
+		return nil, err
+	}
+	rfi, err := r.Stat(".")
+	if err == nil && !os.SameFile(fi, rfi) {
+		err = fmt.Errorf("%s: %w: replaced while being opened", path, ErrUnsafeDir)
+	}
+	if err == nil {
+		err = checkOwner(r, path, rfi)
+	}
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	return r, nil
 }

@@ -16,3 +16,6 @@ func SyncDir(dir string) error {
 	}
 	return err
 }
+
+// syncFile syncs an open directory.
+func syncFile(d *os.File) error { return d.Sync() }
