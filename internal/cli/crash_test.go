@@ -121,7 +121,7 @@ func TestCrash_KilledRenewalsLeaveAConsistentState(t *testing.T) {
 			}
 			args = append(args, "daemon", "--http-addr", h.httpAddr(), "--schedule", "@every 1h")
 		} else {
-			args = append(args, "renew", "--force", "--http-addr", h.httpAddr())
+			args = append(args, "renew", "--force")
 		}
 		cmd := exec.Command(bin, args...)
 		stderr, _ := cmd.StderrPipe()
@@ -143,14 +143,25 @@ func TestCrash_KilledRenewalsLeaveAConsistentState(t *testing.T) {
 		}()
 		delay := time.Duration(rng.Int64N(int64(2 * time.Second)))
 		kill := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
-		_ = cmd.Wait()
-		killed := kill.Stop() == false
+		werr := cmd.Wait()
+		killed := !kill.Stop()
 		phase := <-last
 		if !killed {
+			if werr != nil {
+				t.Fatalf("run %d (%v) failed on its own: %v", i, args[len(h.globals()):], werr)
+			}
 			phase = "finished before the kill"
 		}
 		phases[phase]++
-		checkAfterCrash(t, h, i, names, exports, roots)
+		if checkAfterCrash(t, h, i, names, exports, roots) > 0 {
+			phases["left a temporary file"]++
+		}
+	}
+	// One renewal that is not killed leaves whole exports and no temporary
+	// file behind.
+	h.mustRun("renew", "--force")
+	if n := checkAfterCrash(t, h, n, names, exports, roots); n > 0 {
+		t.Errorf("%d temporary files remain after a completed export", n)
 	}
 	cancel()
 	<-probeDone
@@ -161,7 +172,7 @@ func TestCrash_KilledRenewalsLeaveAConsistentState(t *testing.T) {
 }
 
 // checkAfterCrash checks the store and the exports after the i-th kill.
-func checkAfterCrash(t *testing.T, h *harness, i int, names []string, exports string, roots *x509.CertPool) {
+func checkAfterCrash(t *testing.T, h *harness, i int, names []string, exports string, roots *x509.CertPool) (leftovers int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -206,8 +217,11 @@ func checkAfterCrash(t *testing.T, h *harness, i int, names []string, exports st
 			t.Fatalf("kill %d: %v", i, err)
 		}
 		for _, e := range entries {
-			if strings.Contains(e.Name(), ".tmp") {
-				t.Fatalf("kill %d: %s: temporary file left: %s", i, name, e.Name())
+			if strings.Contains(e.Name(), ".tmp-") {
+				// A kill while staging leaves a hidden temporary file
+				// (the exported files themselves are whole); the next
+				// export removes it, as checked at the end.
+				leftovers++
 			}
 		}
 		cert, err1 := os.ReadFile(filepath.Join(dir, "fullchain.pem"))
@@ -219,4 +233,5 @@ func checkAfterCrash(t *testing.T, h *harness, i int, names []string, exports st
 			t.Fatalf("kill %d: %s: exported key does not match its certificate: %v", i, name, err)
 		}
 	}
+	return leftovers
 }

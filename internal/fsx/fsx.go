@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // File is one file for [WriteFiles]: its destination, content and mode.
@@ -71,6 +72,9 @@ func writeFiles(private bool, files []File) error {
 		}
 		roots[dir] = r
 	}
+	for _, f := range files {
+		removeStale(roots[filepath.Dir(f.Path)], filepath.Base(f.Path))
+	}
 	type stagedFile struct {
 		root      *os.Root
 		tmp, name string
@@ -104,12 +108,33 @@ func writeFiles(private bool, files []File) error {
 	return nil
 }
 
+// tmpPrefix is the start of the name of base's temporary files.
+func tmpPrefix(base string) string { return "." + base + ".tmp-" }
+
+// removeStale removes the temporary files of base that a writer killed
+// while staging left in r. Only another writer of the same file at the same
+// moment could own one, and its rename then fails with an error while this
+// write succeeds.
+func removeStale(r *os.Root, base string) {
+	d, err := r.Open(".")
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	_ = d.Close()
+	for _, n := range names {
+		if strings.HasPrefix(n, tmpPrefix(base)) {
+			_ = r.Remove(n)
+		}
+	}
+}
+
 // stage writes f to a new temporary file in r, the directory of f.Path, and
 // syncs it. It returns the temporary file's name in r.
 func stage(r *os.Root, f File) (string, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	name := "." + filepath.Base(f.Path) + ".tmp-" + hex.EncodeToString(rnd[:])
+	name := tmpPrefix(filepath.Base(f.Path)) + hex.EncodeToString(rnd[:])
 	t, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", f.Path, err)

@@ -165,3 +165,25 @@ func TestSyncDir(t *testing.T) {
 		}
 	}
 }
+
+// A writer killed while staging leaves a hidden temporary file; the next
+// write of the same file removes it, and leaves other files alone.
+func TestWriteFiles_RemovesStaleTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".cert.pem.tmp-0123456789abcdef")
+	other := filepath.Join(dir, ".other.pem.tmp-0123456789abcdef")
+	for _, p := range []string{stale, other} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := WriteFiles(File{Path: filepath.Join(dir, "cert.pem"), Data: []byte("whole"), Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("another file's temporary was removed: %v", err)
+	}
+}
