@@ -47,6 +47,7 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 		Logger:      g.logger,
 		Now:         g.deps.Now,
 		Workers:     o.workers,
+		LockTimeout: g.lockTimeout,
 		GlobalHooks: o.hooks,
 		Solvers:     renew.Solvers{HTTPAddr: o.httpAddr},
 	}}
