@@ -1,14 +1,22 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/certctl/certctl/internal/acmetest"
+	"github.com/certctl/certctl/internal/cli"
 )
 
 // `remove` deletes the files a certificate's file bindings exported, the
@@ -76,4 +84,55 @@ func TestCLI_Remove_DeletesExportedFiles(t *testing.T) {
 	if _, ok := h.list()["c.example"]; !ok {
 		t.Fatal("c.example left the store although its files could not be deleted")
 	}
+}
+
+// lineWatcher is an io.Writer that signals when a written line contains
+// want.
+type lineWatcher struct {
+	mu   sync.Mutex
+	buf  strings.Builder
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+// The daemon, run in-process until its context ends after a scan, leaves
+// no goroutine behind: not its manager, metrics server, signal handling or
+// notifier.
+func TestDaemon_NoGoroutineLeftAfterStop(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	h.mustRun("issue", "-d", "leak.example", "--http-addr", h.httpAddr(), "--agree-tos")
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	ignore := goleak.IgnoreCurrent()
+	logs := &lineWatcher{want: "scan done", seen: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, &cli.Deps{Stdout: io.Discard, Stderr: logs}, append(h.globals(), "daemon",
+			"--log-level", "info", "--metrics-addr", "127.0.0.1:0", "--webhook", "http://127.0.0.1:1/hook"))
+	}()
+	select {
+	case <-logs.seen:
+	case code := <-done:
+		t.Fatalf("daemon exited %d: %s", code, logs.buf.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("no scan within 60s")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("daemon exit %d", code)
+	}
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	goleak.VerifyNone(t, ignore)
 }
