@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -75,15 +76,27 @@ func NewHTTPClient(caPEM []byte) (*http.Client, error) {
 
 // LoadCACert reads a PEM file of CA certificates for [NewHTTPClient].
 func LoadCACert(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("CA certificate %s: %w", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCACertFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate %s: %w", path, err)
+	}
+	if len(b) > maxCACertFile {
+		return nil, fmt.Errorf("CA certificate %s: larger than %d KiB, not a CA bundle", path, maxCACertFile>>10)
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(b) {
 		return nil, fmt.Errorf("CA certificate %s: no PEM certificate found", path)
 	}
 	return b, nil
 }
+
+// maxCACertFile bounds the size of a CA bundle file (the system's whole
+// bundle is about 200 KiB).
+const maxCACertFile = 1 << 20
 
 // pollHint is a RoundTripper that adds "Retry-After: 1" to answers to POSTs
 // that carry none. lego reads Retry-After only from a challenge response,

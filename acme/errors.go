@@ -47,6 +47,12 @@ var ErrInvalidCertificate = errors.New("invalid certificate")
 // (syscall.EACCES or EPERM).
 var ErrPortPrivileged = errors.New("ports below 1024 need root or the CAP_NET_BIND_SERVICE capability")
 
+// ErrNotValidation reports a TLS handshake with a TLS-ALPN-01 responder
+// that is not a CA's validation: its client does not offer exactly the
+// acme-tls/1 protocol, so it gets no challenge certificate (RFC 8737
+// section 3).
+var ErrNotValidation = errors.New("not a tls-alpn-01 validation handshake (the client must offer only acme-tls/1)")
+
 // RateLimitedError reports that the CA refused a request because of a rate
 // limit. RetryAfter is how long the CA asked to wait (zero if it did not say).
 type RateLimitedError struct {

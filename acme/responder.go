@@ -17,8 +17,15 @@ import (
 
 	"github.com/go-acme/lego/v4/challenge/tlsalpn01"
 
+	"github.com/certctl/certctl/internal/httplimit"
 	"github.com/certctl/certctl/internal/portowner"
 )
+
+// responderLimits bound the connections of the HTTP-01 responder (a
+// variable for tests): it listens on every interface during an order, so
+// an idle or slow client is cut off after a few seconds and at most
+// MaxConns are served at once.
+var responderLimits = httplimit.Responder
 
 // challengePath is where ACME CAs fetch HTTP-01 key authorizations.
 const challengePath = "/.well-known/acme-challenge/"
@@ -214,7 +221,9 @@ func (r *HTTPResponder) shareIfAlone(cs ChallengeStore, log *slog.Logger) {
 	r.mu.Unlock()
 }
 
-// Listen starts serving challenges on addr in the background.
+// Listen starts serving challenges on addr in the background, cutting off
+// clients that are idle or slow for a few seconds and serving at most 128
+// connections at once.
 func (r *HTTPResponder) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -223,10 +232,10 @@ func (r *HTTPResponder) Listen(addr string) error {
 	r.mu.Lock()
 	r.addr = ln.Addr().String()
 	r.ln = ln
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	r.srv = httplimit.Server(r, responderLimits)
 	srv := r.srv
 	r.mu.Unlock()
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(httplimit.Listener(ln, responderLimits)) }()
 	return nil
 }
 
@@ -315,6 +324,8 @@ type TLSALPNResponder struct {
 	certs map[string]*tls.Certificate // domain -> challenge certificate
 	fleet fleet
 	ln    net.Listener
+	conns map[net.Conn]struct{} // handshakes in progress; nil when closed
+	wg    sync.WaitGroup        // the accept loop and the handshakes
 }
 
 // NewTLSALPNResponder returns a responder that is not listening: use its
@@ -349,21 +360,24 @@ func (r *TLSALPNResponder) listen(addr string) error {
 		NextProtos:     []string{tlsalpn01.ACMETLS1Protocol},
 		GetCertificate: r.GetCertificate,
 	}
-	ln, err := tls.Listen("tcp", addr, conf)
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("tls-alpn-01 responder %s: %w", addr, err)
 	}
+	ln := tls.NewListener(httplimit.Listener(raw, responderLimits), conf)
 	r.mu.Lock()
 	r.ln = ln
+	r.conns = make(map[net.Conn]struct{})
 	r.mu.Unlock()
-	go r.serve()
+	r.wg.Add(1)
+	go r.serve(ln)
 	return nil
 }
 
-func (r *TLSALPNResponder) serve() {
-	r.mu.RLock()
-	ln := r.ln
-	r.mu.RUnlock()
+// serve completes the handshake of each connection ln accepts, within the
+// responder's read limit, and closes it: a validation needs nothing more.
+func (r *TLSALPNResponder) serve(ln net.Listener) {
+	defer r.wg.Done()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -373,20 +387,38 @@ func (r *TLSALPNResponder) serve() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		r.mu.Lock()
+		if r.conns == nil { // closed meanwhile
+			r.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		r.conns[c] = struct{}{}
+		r.wg.Add(1)
+		r.mu.Unlock()
 		go func() {
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			defer r.wg.Done()
+			_ = c.SetDeadline(time.Now().Add(responderLimits.Read))
 			_ = c.(*tls.Conn).Handshake()
+			_ = c.Close()
+			r.mu.Lock()
+			delete(r.conns, c)
+			r.mu.Unlock()
 		}()
 	}
 }
 
 // GetCertificate returns the challenge certificate for the ClientHello's
-// server name. A name this responder holds no challenge for is looked up in
-// its fleet's store (see [TLSALPNResponder.Share]) when the handshake is a
-// validation ([IsTLSALPNChallenge]), within two seconds and every time:
-// nothing is cached.
+// server name, only to a validation handshake: one that offers the single
+// protocol acme-tls/1 ([IsTLSALPNChallenge], RFC 8737 section 3); any
+// other client gets an error, which fails its handshake. A name this
+// responder holds no challenge for is looked up in its fleet's store (see
+// [TLSALPNResponder.Share]), within two seconds and every time: nothing is
+// cached.
 func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !IsTLSALPNChallenge(hello) {
+		return nil, fmt.Errorf("tls-alpn-01: %q: %w", hello.ServerName, ErrNotValidation)
+	}
 	name := lowerName(hello.ServerName)
 	r.mu.RLock()
 	c, ok := r.certs[name]
@@ -395,7 +427,7 @@ func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Cert
 	if ok {
 		return c, nil
 	}
-	if IsTLSALPNChallenge(hello) && validDomain(name) {
+	if validDomain(name) {
 		ctx := hello.Context()
 		if ctx == nil { // a ClientHelloInfo made outside crypto/tls
 			ctx = context.Background()
@@ -439,13 +471,20 @@ func (r *TLSALPNResponder) CleanUp(domain, token, keyAuth string) error {
 	return nil
 }
 
-// Close stops the listener, if it has one.
+// Close stops the listener, if it has one, closes the connections it
+// accepted and returns once every goroutine it started has ended.
 func (r *TLSALPNResponder) Close() error {
-	r.mu.RLock()
-	ln := r.ln
-	r.mu.RUnlock()
+	r.mu.Lock()
+	ln, conns := r.ln, r.conns
+	r.ln, r.conns = nil, nil
+	r.mu.Unlock()
 	if ln == nil {
 		return nil
 	}
-	return ln.Close()
+	err := ln.Close()
+	for c := range conns {
+		_ = c.Close()
+	}
+	r.wg.Wait()
+	return err
 }

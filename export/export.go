@@ -214,3 +214,114 @@ func (w *writer) write() error {
 	}
 	return nil
 }
+
+// Remove deletes the files [Export] writes for the certificate named name
+// and t, and returns the paths it deleted: DIR/NAME/privkey.pem first,
+// then the PFX (which holds the key too), then the certificate files, and
+// DIR/NAME itself once empty. Files already missing are skipped; files of
+// other names in DIR/NAME are left, and so is DIR/NAME then.
+//
+// Nothing is deleted through a symbolic link: DIR/NAME and the PFX's
+// directory are checked as for Export ([ErrUnsafeDir]), and a link in the
+// place of one of the files is deleted itself, never its target. When a
+// file cannot be deleted, Remove stops and returns what it deleted so far
+// with the error.
+func Remove(name string, t FileTarget) ([]string, error) {
+	if err := certpem.CheckName(name); err != nil {
+		return nil, err
+	}
+	var removed []string
+	var dir *os.Root
+	if t.Dir != "" {
+		d, err := openExisting(filepath.Join(t.Dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("%s: removing exported files: %w", name, err)
+		}
+		if dir = d; dir != nil {
+			defer dir.Close()
+			if err := removeIn(dir, dir.Name(), KeyFile, &removed); err != nil {
+				return removed, fmt.Errorf("%s: removing exported files: %w", name, err)
+			}
+		}
+	}
+	if t.PFX != "" {
+		d, err := openExisting(filepath.Dir(t.PFX))
+		if err != nil {
+			return removed, fmt.Errorf("%s: removing exported files: %w", name, err)
+		}
+		if d != nil {
+			err = removeIn(d, filepath.Dir(t.PFX), filepath.Base(t.PFX), &removed)
+			_ = d.Close()
+			if err != nil {
+				return removed, fmt.Errorf("%s: removing exported files: %w", name, err)
+			}
+		}
+	}
+	if dir == nil {
+		return removed, nil
+	}
+	for _, f := range []string{CertFile, ChainFile, FullchainFile} {
+		if err := removeIn(dir, dir.Name(), f, &removed); err != nil {
+			return removed, fmt.Errorf("%s: removing exported files: %w", name, err)
+		}
+	}
+	if err := fsx.SyncDir(dir.Name()); err != nil {
+		return removed, fmt.Errorf("%s: removing exported files: %w", name, err)
+	}
+	// DIR/NAME goes too if nothing else is in it; checked again, so that
+	// a directory swapped for a link meanwhile is left alone.
+	if fi, err := os.Lstat(dir.Name()); err == nil && fi.IsDir() {
+		if rfi, err := dir.Stat("."); err == nil && os.SameFile(fi, rfi) && os.Remove(dir.Name()) == nil {
+			removed = append(removed, dir.Name())
+		}
+	}
+	return removed, nil
+}
+
+// openExisting opens the directory path as [fsx.OpenPrivateDir] does, or
+// returns nil if it does not exist.
+func openExisting(path string) (*os.Root, error) {
+	r, err := fsx.OpenPrivateDir(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return r, err
+}
+
+// removeIn deletes file in the directory r (named path), if it exists, and
+// adds its path to removed. A symbolic link is deleted, not its target.
+func removeIn(r *os.Root, path, file string, removed *[]string) error {
+	err := r.Remove(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	*removed = append(*removed, filepath.Join(path, file))
+	return nil
+}
+
+// Exported returns the files of [Export] for name and t that exist, in the
+// order [Remove] deletes them.
+func Exported(name string, t FileTarget) []string {
+	var paths []string
+	add := func(p string) {
+		if _, err := os.Lstat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	dir := filepath.Join(t.Dir, name)
+	if t.Dir != "" {
+		add(filepath.Join(dir, KeyFile))
+	}
+	if t.PFX != "" {
+		add(t.PFX)
+	}
+	if t.Dir != "" {
+		for _, f := range []string{CertFile, ChainFile, FullchainFile} {
+			add(filepath.Join(dir, f))
+		}
+	}
+	return paths
+}

@@ -32,3 +32,12 @@ var ErrHookCommand = errors.New("invalid hook command")
 
 // ErrBadSchedule reports a cron spec that does not parse or never fires.
 var ErrBadSchedule = errors.New("invalid schedule")
+
+// ErrLockHeld reports a certificate whose lock another certctl process (or
+// another goroutine) held for longer than the service's LockTimeout; its
+// message is "another certctl holds the lock of NAME".
+var ErrLockHeld = errors.New("another certctl holds the certificate's lock")
+
+// ErrPanic reports a renewal that panicked; the panic was recovered and the
+// attempt recorded as failed.
+var ErrPanic = errors.New("renewal panicked")

@@ -48,6 +48,12 @@ const (
 	StoreRetryMax = 30 * time.Second
 )
 
+// BusyRetry is the shortest wait before a [Manager] looks again at a
+// certificate it skipped because another certctl held its lock (a command
+// renewing it, another fleet member): that holder usually renews it
+// meanwhile.
+const BusyRetry = time.Minute
+
 // DefaultSchedule is how often a Manager scans when Schedule is empty.
 const DefaultSchedule = "@every 10m"
 
@@ -278,13 +284,17 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.poke:
 		}
 		started := time.Now()
-		next, ok, storeErr := m.scan(work)
+		next, ok, busy, storeErr := m.scan(work)
 		if ctx.Err() != nil {
 			return nil
 		}
 		wait := time.Until(next)
 		if !ok {
 			wait = 24 * time.Hour // the cron schedule pokes long before
+		}
+		if busy {
+			// A skipped certificate stays due: do not come back for it at once.
+			wait = max(wait, BusyRetry)
 		}
 		if storeErr != nil {
 			m.storeFailed(storeErr)
@@ -304,25 +314,26 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// scan renews what is due and returns the next due time. When the store
-// is unreachable or busy it returns that error as storeErr (not logged: Run
-// logs outages once) and the caller retries with back-off.
-func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool, storeErr error) {
+// scan renews what is due and returns the next due time, and whether it
+// skipped a certificate whose lock another certctl held (busy). When the
+// store is unreachable or busy it returns that error as storeErr (not
+// logged: Run logs outages once) and the caller retries with back-off.
+func (m *Manager) scan(ctx context.Context) (next time.Time, ok, busy bool, storeErr error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.log().Error("scan panicked", "panic", r, "stack", string(debug.Stack()))
-			next, ok, storeErr = time.Now().Add(time.Minute), true, nil
+			next, ok, busy, storeErr = time.Now().Add(time.Minute), true, false, nil
 		}
 	}()
 	s := m.Service
 	now := s.now()
 	due, err := s.Store.Due(ctx, now)
 	if storeDown(err) {
-		return time.Time{}, false, err
+		return time.Time{}, false, false, err
 	}
 	if err != nil {
 		m.log().Error("scan: listing due certificates", "err", err)
-		return now.Add(time.Minute), true, nil
+		return now.Add(time.Minute), true, false, nil
 	}
 	m.storeOK()
 	if len(due) > 0 {
@@ -331,7 +342,7 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool, storeErr e
 			names[i] = c.Name
 		}
 		m.log().Info("scan", "due", len(names))
-		results, err := s.RenewMany(ctx, names, false)
+		results, err := s.renewMany(ctx, names, false, true)
 		if err != nil {
 			m.log().Error("scan: renewing", "err", err)
 		}
@@ -340,6 +351,9 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool, storeErr e
 			switch r.Action {
 			case ActionRenewed, ActionIssued:
 				typ = EventRenewed
+			case ActionBusy:
+				busy = true
+				m.log().Info("skipped: another certctl holds its lock; looking again later", "name", r.Name)
 			case ActionFailed:
 				typ = EventFailed
 				if ctx.Err() != nil {
@@ -363,22 +377,22 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool, storeErr e
 	m.lastMu.Unlock()
 	m.emit(Event{Type: EventScan, Time: s.now()})
 	if storeErr != nil {
-		return time.Time{}, false, storeErr
+		return time.Time{}, false, busy, storeErr
 	}
 	at, ok, err := s.Store.NextDue(ctx)
 	if storeDown(err) {
-		return time.Time{}, false, err
+		return time.Time{}, false, busy, err
 	}
 	if err != nil {
 		m.log().Error("scan: next due", "err", err)
-		return s.now().Add(time.Minute), true, nil
+		return s.now().Add(time.Minute), true, busy, nil
 	}
 	if ok {
 		m.log().Info("scan done", "due", len(due), "next", at)
 	} else {
 		m.log().Info("scan done", "due", len(due))
 	}
-	return at, ok, nil
+	return at, ok, busy, nil
 }
 
 // cronLogger adapts slog to cron's logger.

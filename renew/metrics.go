@@ -188,6 +188,14 @@ type countingTransport struct {
 	c    *prometheus.CounterVec
 }
 
+// CloseIdleConnections closes the idle connections of the wrapped
+// transport, if it keeps any (http.Client.CloseIdleConnections calls it).
+func (t countingTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	outcome := "ok"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/certctl/certctl/export"
 	"github.com/certctl/certctl/store"
 )
 
@@ -76,15 +77,51 @@ func (s *Service) Rollback(ctx context.Context, name string) (*store.Certificate
 	return out, deployErr
 }
 
+// RemoveOptions say what [Service.Remove] does besides deleting the record.
+// The zero value deletes the exported files too.
+type RemoveOptions struct {
+	// KeepFiles leaves the files exported by the certificate's file
+	// bindings in place; [Removed].Kept lists them.
+	KeepFiles bool
+}
+
+// Removed reports what [Service.Remove] did with the files exported by a
+// certificate's file bindings.
+type Removed struct {
+	// Files are the paths deleted: private keys first (privkey.pem, then
+	// the PFX), then certificates, then emptied directories.
+	Files []string
+	// Kept are the exported files left in place (RemoveOptions.KeepFiles).
+	Kept []string
+}
+
 // Remove deletes the certificate called name from the store (it is not
-// revoked).
-func (s *Service) Remove(ctx context.Context, name string) error {
-	unlock, err := s.Store.Lock(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return s.Store.Delete(ctx, name)
+// revoked), and the files its file bindings exported unless o.KeepFiles:
+// a removed certificate's private key is not left readable on disk
+// unannounced. The files go first, under the certificate's lock; if one
+// cannot be deleted (a directory that is a symbolic link, a permission),
+// Remove fails and the record stays, so that it can be retried.
+func (s *Service) Remove(ctx context.Context, name string, o RemoveOptions) (Removed, error) {
+	var out Removed
+	err := s.locked(ctx, name, func(c *store.Certificate) error {
+		for _, b := range c.Bindings {
+			t := export.FileTarget{Dir: b.Dir, PFX: b.PFX}
+			if b.Dir == "" && b.PFX == "" {
+				continue
+			}
+			if o.KeepFiles {
+				out.Kept = append(out.Kept, export.Exported(c.Name, t)...)
+				continue
+			}
+			files, err := export.Remove(c.Name, t)
+			out.Files = append(out.Files, files...)
+			if err != nil {
+				return err
+			}
+		}
+		return s.Store.Delete(ctx, name)
+	})
+	return out, err
 }
 
 // Deploy re-runs the file bindings and deploy hooks of name's active

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -24,7 +25,17 @@ const (
 	ActionKept    Action = "kept"    // a valid certificate exists; nothing was asked of the CA
 	ActionNotDue  Action = "not-due" // renewal is not due yet
 	ActionFailed  Action = "failed"  // the attempt failed; see Err
+	// ActionBusy: another certctl held the certificate's lock, so a
+	// [Manager] left it for a later scan (Err matches [ErrLockHeld]).
+	ActionBusy Action = "busy"
 )
+
+// DefaultLockTimeout is how long a [Service] waits for a certificate's lock
+// when its LockTimeout is zero: longer than an order takes, so a command
+// run while a daemon renews the same certificate waits for it, yet bounded,
+// so a lock held by a stuck process fails with [ErrLockHeld] instead of
+// hanging.
+const DefaultLockTimeout = 5 * time.Minute
 
 // Result is what happened to one certificate.
 type Result struct {
@@ -94,6 +105,13 @@ type Service struct {
 	// Notifier, if set, is told about failed renewals and certificates
 	// about to expire without renewal.
 	Notifier *Notifier
+	// LockTimeout bounds how long an operation waits for a certificate's
+	// lock while another process or goroutine holds it; past it the
+	// operation fails with an error matching [ErrLockHeld] ("another
+	// certctl holds the lock of NAME"). Zero means [DefaultLockTimeout];
+	// negative waits as long as the context allows. A [Manager] never
+	// waits: it skips a held certificate until a later scan.
+	LockTimeout time.Duration
 
 	defaultIssuers sync.Once
 	issuers        Issuers
@@ -122,11 +140,61 @@ func (s *Service) issuer(ctx context.Context, c *store.Certificate) (Issuer, err
 	return s.issuers.Issuer(ctx, c.Directory, c.Email)
 }
 
+// lock takes name's lock, waiting at most LockTimeout for another holder.
+func (s *Service) lock(ctx context.Context, name string) (unlock func(), err error) {
+	d := s.LockTimeout
+	if d == 0 {
+		d = DefaultLockTimeout
+	}
+	if d < 0 {
+		return s.Store.Lock(ctx, name)
+	}
+	lctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	unlock, err = s.Store.Lock(lctx, name)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, &lockHeldError{name: name, waited: d}
+	}
+	return unlock, err
+}
+
+// tryLocker is the optional capability of a [Store] to take a lock without
+// waiting ([store.Store] has it).
+type tryLocker interface {
+	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+}
+
+// tryLock takes name's lock if it is free, and fails with [ErrLockHeld]
+// otherwise. A store without TryLock is waited on as by lock.
+func (s *Service) tryLock(ctx context.Context, name string) (unlock func(), err error) {
+	t, ok := s.Store.(tryLocker)
+	if !ok {
+		return s.lock(ctx, name)
+	}
+	unlock, ok, err = t.TryLock(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &lockHeldError{name: name}
+	}
+	return unlock, nil
+}
+
 // locked runs fn on name's record, read after taking its lock, and holds
 // the lock until fn returns. Errors from the store already name the
 // certificate.
 func (s *Service) locked(ctx context.Context, name string, fn func(*store.Certificate) error) error {
-	unlock, err := s.Store.Lock(ctx, name)
+	return s.lockedTry(ctx, name, false, fn)
+}
+
+// lockedTry is locked, not waiting for the lock when try is set.
+func (s *Service) lockedTry(ctx context.Context, name string, try bool, fn func(*store.Certificate) error) error {
+	take := s.lock
+	if try {
+		take = s.tryLock
+	}
+	unlock, err := take(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -144,7 +212,7 @@ func (s *Service) locked(ctx context.Context, name string, fn func(*store.Certif
 // updated from tmpl, and new file bindings get the kept certificate at once.
 func (s *Service) Issue(ctx context.Context, tmpl *store.Certificate, force bool) Result {
 	name := tmpl.Name
-	unlock, err := s.Store.Lock(ctx, name)
+	unlock, err := s.lock(ctx, name)
 	if err != nil {
 		return failed(name, err)
 	}
@@ -192,8 +260,14 @@ func sortedCopy(s []string) []string {
 // Renew renews the certificate called name if it is due (after asking the
 // CA for its ARI window when allowed), or unconditionally with force.
 func (s *Service) Renew(ctx context.Context, name string, force bool) Result {
+	return s.renew(ctx, name, force, false)
+}
+
+// renew is Renew; with try it does not wait for a held lock and reports
+// the certificate as [ActionBusy].
+func (s *Service) renew(ctx context.Context, name string, force, try bool) Result {
 	var res Result
-	err := s.locked(ctx, name, func(c *store.Certificate) error {
+	err := s.lockedTry(ctx, name, try, func(c *store.Certificate) error {
 		if !force {
 			s.refreshARI(ctx, c)
 			if d := s.Decide(c); !d.Due(s.now()) {
@@ -204,6 +278,9 @@ func (s *Service) Renew(ctx context.Context, name string, force bool) Result {
 		res = s.obtain(ctx, c, true)
 		return nil
 	})
+	if try && errors.Is(err, ErrLockHeld) {
+		return Result{Name: name, Action: ActionBusy, Err: err}
+	}
 	if err != nil {
 		return failed(name, err)
 	}
@@ -233,8 +310,16 @@ func (s *Service) notDue(ctx context.Context, c *store.Certificate, d Decision) 
 
 // RenewMany renews the named certificates, or every certificate when names
 // is empty, in parallel (at most Workers at once), and returns one result per
-// certificate in the order of names (or by name).
+// certificate in the order of names (or by name). A renewal that panics is
+// recovered: its result is a failure wrapping [ErrPanic], recorded in the
+// store like any failed attempt, and the others go on.
 func (s *Service) RenewMany(ctx context.Context, names []string, force bool) ([]Result, error) {
+	return s.renewMany(ctx, names, force, false)
+}
+
+// renewMany is RenewMany; with try a certificate whose lock is held is not
+// waited for but reported [ActionBusy].
+func (s *Service) renewMany(ctx context.Context, names []string, force, try bool) ([]Result, error) {
 	if len(names) == 0 {
 		all, err := s.Store.List(ctx)
 		if err != nil {
@@ -255,9 +340,52 @@ func (s *Service) RenewMany(ctx context.Context, names []string, force bool) ([]
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i] = s.Renew(ctx, n, force)
+			defer s.recoverRenewal(ctx, n, &results[i])
+			results[i] = s.renew(ctx, n, force, try)
 		})
 	}
 	wg.Wait()
 	return results, nil
 }
+
+// recoverRenewal, deferred by a renewal worker, turns a panic of the
+// renewal of name into a failed result: the panic value and stack are
+// logged at error level and the attempt is recorded as failed (under the
+// lock again, the renewal's own having been released while unwinding),
+// with its failure hooks and notification.
+func (s *Service) recoverRenewal(ctx context.Context, name string, res *Result) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	err := fmt.Errorf("%s: %w: %v", name, ErrPanic, p)
+	s.log().Error("renewal panicked", "name", name, "panic", p, "stack", string(debug.Stack()))
+	*res = failed(name, err)
+	defer func() {
+		if p := recover(); p != nil {
+			s.log().Error("recording a panicked renewal panicked too", "name", name, "panic", p)
+		}
+	}()
+	if lerr := s.locked(ctx, name, func(c *store.Certificate) error {
+		s.fail(ctx, c, true, err)
+		return nil
+	}); lerr != nil {
+		s.log().Error("recording a panicked renewal", "name", name, "err", lerr)
+	}
+}
+
+// lockHeldError reports a certificate lock held by someone else: not free
+// at once (a Manager's try), or not within waited.
+type lockHeldError struct {
+	name   string
+	waited time.Duration
+}
+
+func (e *lockHeldError) Error() string {
+	if e.waited > 0 {
+		return fmt.Sprintf("another certctl holds the lock of %s (waited %s)", e.name, e.waited)
+	}
+	return fmt.Sprintf("another certctl holds the lock of %s", e.name)
+}
+
+func (e *lockHeldError) Is(target error) bool { return target == ErrLockHeld }

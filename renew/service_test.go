@@ -241,7 +241,7 @@ func TestService_RevokeRollbackRemove(t *testing.T) {
 	if _, err := e.svc.Rollback(ctx, "r.example"); !errors.Is(err, renew.ErrNoPrevious) {
 		t.Fatalf("second Rollback = %v, want ErrNoPrevious", err)
 	}
-	if err := e.svc.Remove(ctx, "r.example"); err != nil {
+	if _, err := e.svc.Remove(ctx, "r.example", renew.RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.db.Get(ctx, "r.example"); !errors.Is(err, store.ErrNotFound) {

@@ -190,8 +190,12 @@ func recovering(path string, fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 }
 
 // openBolt is bolt.Open, turning a panic on a damaged file (bbolt reads
-// the freelist as it opens) into an error wrapping [ErrCorrupt].
+// the freelist as it opens) into an error wrapping [ErrCorrupt], and
+// refusing a truncated file before bbolt maps it ([checkLength]).
 func openBolt(path string, opts *bolt.Options) (bdb *bolt.DB, err error) {
+	if err := checkLength(path); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			bdb, err = nil, fmt.Errorf("store %s: %w (%v); restore it from a backup", path, ErrCorrupt, r)

@@ -300,6 +300,23 @@ func TestCLI_BadInput(t *testing.T) {
 	for i := 0; i < 101; i++ {
 		many = append(many, "-d", "n"+strconv.Itoa(i)+".example")
 	}
+	var tenThousand []string
+	for i := 0; i < 10000; i++ {
+		tenThousand = append(tenThousand, "-d", "m"+strconv.Itoa(i)+".example")
+	}
+	bad := t.TempDir()
+	bigPEM := filepath.Join(bad, "big.pem") // 10 MB of a repeated certificate block
+	if err := os.WriteFile(bigPEM, bytes.Repeat(h.root, 10<<20/len(h.root)+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exportLink := filepath.Join(bad, "exportlink")
+	if err := os.Symlink(t.TempDir(), exportLink); err != nil {
+		t.Fatal(err)
+	}
+	hookFile := filepath.Join(bad, "webhook")
+	if err := os.WriteFile(hookFile, []byte("ftp://not-http\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ro := t.TempDir()
 	notStore := filepath.Join(t.TempDir(), "junk.db")
 	junk := []byte("this is not a bbolt database, and must stay exactly like this\n")
@@ -336,6 +353,31 @@ func TestCLI_BadInput(t *testing.T) {
 		{"unterminated hook quote", []string{"configure", "ok.example", "--post-hook", "echo 'x"}, 2},
 		{"pfx password without pfx", []string{"issue", "-d", "x.example", "--pfx-password-env", "P"}, 2},
 		{"bad webhook", []string{"renew", "--webhook", "ftp://x"}, 2},
+		{"webhook URL with credentials", []string{"renew", "--webhook", "https://ops:s3cret@127.0.0.1:1/hook"}, 2},
+		{"bad webhook in file", []string{"renew", "--webhook-file", hookFile}, 2},
+		{"missing webhook file", []string{"renew", "--webhook-file", filepath.Join(bad, "nope")}, 2},
+		{"10,000 -d flags", append([]string{"issue"}, tenThousand...), 2},
+		{"10 MB PEM as --ca-cert", []string{"issue", "-d", "x.example", "--ca-cert", bigPEM, "--agree-tos"}, 2},
+		{"missing --ca-cert", []string{"issue", "-d", "x.example", "--ca-cert", filepath.Join(bad, "nope.pem")}, 2},
+		{"symlinked export directory", []string{"export", "ok.example", "--dir", exportLink}, 2},
+		{"export without --dir", []string{"export", "ok.example"}, 2},
+		{"bad key type rsa512", []string{"issue", "-d", "x.example", "--key-type", "rsa512"}, 2},
+		{"bad key type ec999", []string{"issue", "-d", "x.example", "--key-type", "ec999"}, 2},
+		{"lock timeout zero", []string{"list", "--lock-timeout", "0s"}, 2},
+		{"lock timeout not a duration", []string{"renew", "ok.example", "--lock-timeout", "soon"}, 2},
+		{"lock timeout over an hour", []string{"renew", "ok.example", "--lock-timeout", "2h"}, 2},
+		{"etcd lock TTL not a duration", []string{"list", "--etcd-lock-ttl", "forever"}, 2},
+		{"bad log level", []string{"list", "--log-level", "loud"}, 2},
+		{"bad log format", []string{"list", "--log-format", "xml"}, 2},
+		{"unknown command", []string{"frobnicate"}, 2},
+		{"unknown flag on issue", []string{"issue", "-d", "x.example", "--frobnicate"}, 2},
+		{"unknown shorthand", []string{"list", "-Z"}, 2},
+		{"flag without its value", []string{"issue", "-d"}, 2},
+		{"remove unknown certificate", []string{"remove", "nope.example"}, 2},
+		{"remove without a name", []string{"remove"}, 2},
+		{"rollback unknown certificate", []string{"rollback", "nope.example"}, 2},
+		{"unknown store scheme", []string{"list", "--store", "ftp://127.0.0.1/x"}, 2},
+		{"etcd cert without key", []string{"list", "--store", "etcd://127.0.0.1:1/p", "--etcd-cert", hookFile}, 2},
 	}
 	for _, c := range cases {
 		code, out, errs := h.run(c.args...)
@@ -376,6 +418,71 @@ func TestCLI_BadInput(t *testing.T) {
 		}
 	} else {
 		readOnlyDirAsNobody(t)
+	}
+
+	// Stores that are damaged or unsafe: one line, exit 2, the file
+	// byte for byte as it was.
+	copyStore := func(name string) string {
+		t.Helper()
+		d := t.TempDir()
+		b, err := os.ReadFile(h.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	truncated := copyStore("truncated.db")
+	if err := os.Truncate(truncated, 3*4096+100); err != nil {
+		t.Fatal(err)
+	}
+	corrupted := copyStore("corrupted.db")
+	if b, err := os.ReadFile(corrupted); err != nil || len(b) < 6*4096 {
+		t.Fatalf("store of %d bytes: %v", len(b), err)
+	} else {
+		for i := 2 * 4096; i < len(b); i++ { // keep the meta pages, scramble every page after them
+			b[i] ^= byte(0xa5 + i)
+		}
+		if err := os.WriteFile(corrupted, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openLocks := copyStore("openlocks.db")
+	if err := os.Mkdir(openLocks+".locks", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(openLocks+".locks", 0o777); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(t.TempDir(), "linked.db")
+	if err := os.Symlink(copyStore("target.db"), linked); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		store string
+		args  []string
+	}{
+		{"truncated store", truncated, []string{"list"}},
+		{"truncated store, show", truncated, []string{"show", "ok.example"}},
+		{"store with corrupted pages", corrupted, []string{"list"}},
+		{"store with corrupted pages, renew", corrupted, []string{"renew", "ok.example", "--force"}},
+		{"world-writable lock directory", openLocks, []string{"renew", "ok.example", "--force"}},
+		{"world-writable lock directory, remove", openLocks, []string{"remove", "ok.example"}},
+		{"store path is a symlink", linked, []string{"list"}},
+	} {
+		before := sum(t, c.store)
+		code := run(append([]string{"--store", c.store, "--directory", h.srv.DirectoryURL(), "--ca-cert", h.caFile}, c.args...)...)
+		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+		if code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "certctl: ") || strings.Contains(errb.String(), "panic") {
+			t.Errorf("%s: exit %d, stderr %q (stdout %q)", c.name, code, errb.String(), out.String())
+		}
+		if sum(t, c.store) != before {
+			t.Errorf("%s: store changed", c.name)
+		}
 	}
 
 	// A directory on a closed port fails within seconds with exit 1.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/certctl/certctl/internal/httplimit"
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
@@ -161,6 +162,10 @@ func (o *daemonOptions) openStore(ctx context.Context) (store.Backend, error) {
 	}
 }
 
+// metricsLimits bound the metrics server's connections (a variable for
+// tests).
+var metricsLimits = httplimit.Metrics
+
 // serveMetrics serves /metrics (metrics and the Go runtime's) and /healthz
 // (ok once m finished a scan) on addr until stop is called.
 func serveMetrics(addr string, metrics *renew.Metrics, m *renew.Manager, logger *slog.Logger) (stop func(), err error) {
@@ -181,8 +186,8 @@ func serveMetrics(addr string, metrics *renew.Metrics, m *renew.Manager, logger 
 	if err != nil {
 		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	srv := httplimit.Server(mux, metricsLimits)
+	go func() { _ = srv.Serve(httplimit.Listener(ln, metricsLimits)) }()
 	logger.Info("metrics listening", "addr", ln.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -279,6 +279,30 @@ func TestDaemon_BadInput(t *testing.T) {
 	if code, _, errs := h.binary(t, "daemon", "--deploy-hook", "echo 'unterminated"); code != 2 {
 		t.Fatalf("bad hook: exit %d %q", code, errs)
 	}
+	h.mustRun("account", "register", "--agree-tos") // a store to keep unchanged
+	before := sum(t, h.store)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"schedule that never fires", []string{"--schedule", "0 0 30 2 *"}},
+		{"schedule TZ= alone", []string{"--schedule", "TZ="}},
+		{"workers 0", []string{"--workers", "0"}},
+		{"workers 65", []string{"--workers", "65"}},
+		{"shutdown timeout not a duration", []string{"--shutdown-timeout", "a while"}},
+		{"webhook URL with credentials", []string{"--webhook", "https://ops:s3cret@127.0.0.1:1/hook"}},
+		{"unknown flag", []string{"--frobnicate"}},
+		{"argument", []string{"extra"}},
+	} {
+		code, _, errs := h.binary(t, append([]string{"daemon"}, c.args...)...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if code != 2 || !strings.HasPrefix(lines[0], "certctl: ") || len(lines) > 2 || strings.Contains(errs, "s3cret") {
+			t.Errorf("%s: exit %d, stderr %q", c.name, code, errs)
+		}
+		if sum(t, h.store) != before {
+			t.Fatalf("%s: store changed", c.name)
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/export"
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
@@ -76,7 +77,10 @@ func ExitCode(err error) int {
 		errors.Is(err, store.ErrStoreDir),
 		errors.Is(err, store.ErrNotStore),
 		errors.Is(err, store.ErrSchemaTooNew),
-		errors.Is(err, store.ErrNotFound):
+		errors.Is(err, store.ErrNotFound),
+		errors.Is(err, store.ErrUnsafePath),
+		errors.Is(err, store.ErrCorrupt),
+		errors.Is(err, export.ErrUnsafeDir):
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
 		return ExitFailure

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
 
@@ -48,6 +49,7 @@ type globals struct {
 	etcdCA, etcdCert, etcdKey string
 	etcdPasswordFile          string
 	etcdLockTTL               time.Duration
+	lockTimeout               time.Duration
 
 	logger *slog.Logger
 	// storeLoc is where the last store opened is (or was to be), for
@@ -148,6 +150,8 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 	pf.StringVar(&g.etcdKey, "etcd-key", envOr(env, "CERTCTL_ETCD_KEY", ""), "PEM client key for etcd (env CERTCTL_ETCD_KEY)")
 	pf.StringVar(&g.etcdPasswordFile, "etcd-password-file", envOr(env, "CERTCTL_ETCD_PASSWORD_FILE", ""),
 		"file holding the etcd password of CERTCTL_ETCD_USERNAME (env CERTCTL_ETCD_PASSWORD_FILE; or the password in CERTCTL_ETCD_PASSWORD)")
+	pf.DurationVar(&g.lockTimeout, "lock-timeout", renew.DefaultLockTimeout,
+		"how long to wait for a certificate another certctl is working on before failing, 1s to 1h (the daemon never waits: it skips it until later)")
 	pf.DurationVar(&g.etcdLockTTL, "etcd-lock-ttl", 0, "lease TTL of the per-certificate locks on etcd, 5s to 10m (default: the backend's, about 30s)")
 
 	root.AddCommand(
@@ -200,6 +204,9 @@ func (g *globals) setup() error {
 	case "table", "json":
 	default:
 		return usagef("--output %q: want table or json", g.output)
+	}
+	if g.lockTimeout < time.Second || g.lockTimeout > time.Hour {
+		return usagef("--lock-timeout %s: want 1s to 1h", g.lockTimeout)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,9 @@ type service struct {
 	// owned, when set, is a store the service opened itself (certService);
 	// close closes it.
 	owned store.Backend
+	// client, when set, is the CA client the service built; close closes
+	// its idle connections.
+	client *http.Client
 }
 
 // service builds the renewal service over db; it is the only place the CLI
@@ -47,6 +51,7 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 		Logger:      g.logger,
 		Now:         g.deps.Now,
 		Workers:     o.workers,
+		LockTimeout: g.lockTimeout,
 		GlobalHooks: o.hooks,
 		Solvers:     renew.Solvers{HTTPAddr: o.httpAddr},
 	}}
@@ -60,6 +65,9 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 	s.accounts = &renew.Accounts{Store: db, HTTPClient: hc, Logger: g.logger, Now: g.deps.Now, Resolvers: g.resolverList(),
 		AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC}
 	s.Issuers = s.accounts
+	if g.deps.HTTPClient == nil {
+		s.client = hc
+	}
 	if o.webhook != "" {
 		s.Notifier = renew.NewNotifier(o.webhook, nil, g.logger)
 	}
@@ -88,6 +96,9 @@ func (g *globals) certService(cmd *cobra.Command, name string) (*service, error)
 func (s *service) close(ctx context.Context) {
 	if s.owned != nil {
 		defer closeStore(s.owned, s.Logger)
+	}
+	if s.client != nil {
+		defer s.client.CloseIdleConnections()
 	}
 	if s.Notifier == nil {
 		return
