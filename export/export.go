@@ -65,15 +65,16 @@ type ExportedFiles struct {
 // not starting with '-'.
 //
 // Everything is validated first (the PEM parses, the key matches the leaf)
-// and then every file is staged as a temporary file in its destination's
-// directory and synced; only when all are staged is each renamed into place
-// and its directory synced. A failure before that point removes the staged
-// files and leaves the previous export untouched. Each file is replaced
-// atomically: a reader sees the old file or the new one, never a mix; the
-// set of files is not replaced as one, so a server should be reloaded (see
-// [Reload]) after Export returns. NAME is created 0700, privkey.pem and the
-// PFX are 0600, the other files 0644; missing parents of Dir and of the PFX
-// are created 0755.
+// and the PFX's directory checked. The PEM files of DIR/NAME are then
+// replaced as a set ([fsx.ReplaceDir]): written into a fresh directory
+// beside it that trades places with DIR/NAME in one atomic exchange on
+// Linux, so a server, or a crash at any point, never pairs a new
+// certificate with an old key (other systems replace the files one by one,
+// each atomically). The PFX is then replaced atomically. A failure leaves
+// the previous export untouched; a server should be reloaded (see [Reload])
+// after Export returns. NAME is created 0700 (an existing one keeps its
+// mode, less group and other write), privkey.pem and the PFX are 0600, the
+// other files 0644; missing parents of Dir and of the PFX are created 0755.
 //
 // Nothing is written through a symbolic link: DIR/NAME and the PFX's parent
 // directory must be real directories owned by the current user (whose group
@@ -100,21 +101,34 @@ func Export(name string, certPEM, chainPEM, keyPEM []byte, t FileTarget) (Export
 			return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
 		}
 	}
-	var (
-		w   writer
-		out ExportedFiles
-	)
+	if t.PFX != "" {
+		// Check the PFX's directory before writing anything.
+		r, err := fsx.OpenPrivateDir(filepath.Dir(t.PFX))
+		if err != nil {
+			return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
+		}
+		_ = r.Close()
+	}
+	var out ExportedFiles
 	if t.Dir != "" {
-		if out, err = w.pemDir(filepath.Join(t.Dir, name), 0o755, m); err != nil {
+		// DIR/NAME is certctl's own: its files are replaced as a set, so
+		// a server never reads a new certificate with an old key, even
+		// after a crash midway.
+		dir := filepath.Join(t.Dir, name)
+		if err := os.MkdirAll(t.Dir, 0o755); err != nil {
+			return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
+		}
+		var files []fsx.File
+		files, out = pemFiles(dir, m)
+		if err := fsx.ReplaceDir(dir, files...); err != nil {
 			return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
 		}
 	}
 	if t.PFX != "" {
-		w.files = append(w.files, fsx.File{Path: t.PFX, Data: pfx, Perm: 0o600})
+		if err := fsx.WritePrivateFiles(fsx.File{Path: t.PFX, Data: pfx, Perm: 0o600}); err != nil {
+			return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
+		}
 		out.PFX = t.PFX
-	}
-	if err := w.write(); err != nil {
-		return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, err)
 	}
 	return out, nil
 }
@@ -183,6 +197,13 @@ func (w *writer) pemDir(dir string, parentPerm os.FileMode, m *material) (Export
 	case !errors.Is(err, os.ErrExist):
 		return ExportedFiles{}, err
 	}
+	files, out := pemFiles(dir, m)
+	w.files = append(w.files, files...)
+	return out, nil
+}
+
+// pemFiles are m's PEM files in dir, in certbot's layout.
+func pemFiles(dir string, m *material) ([]fsx.File, ExportedFiles) {
 	out := ExportedFiles{
 		Cert:      filepath.Join(dir, CertFile),
 		Chain:     filepath.Join(dir, ChainFile),
@@ -190,13 +211,12 @@ func (w *writer) pemDir(dir string, parentPerm os.FileMode, m *material) (Export
 		Key:       filepath.Join(dir, KeyFile),
 	}
 	leafPEM, chainPEM := certpem.EncodeCertificates(m.leaf), certpem.EncodeCertificates(m.chain...)
-	w.files = append(w.files,
-		fsx.File{Path: out.Key, Data: pem.EncodeToMemory(m.keyBlock), Perm: 0o600},
-		fsx.File{Path: out.Cert, Data: leafPEM, Perm: 0o644},
-		fsx.File{Path: out.Chain, Data: chainPEM, Perm: 0o644},
-		fsx.File{Path: out.Fullchain, Data: certpem.Fullchain(leafPEM, chainPEM), Perm: 0o644},
-	)
-	return out, nil
+	return []fsx.File{
+		{Path: out.Key, Data: pem.EncodeToMemory(m.keyBlock), Perm: 0o600},
+		{Path: out.Cert, Data: leafPEM, Perm: 0o644},
+		{Path: out.Chain, Data: chainPEM, Perm: 0o644},
+		{Path: out.Fullchain, Data: certpem.Fullchain(leafPEM, chainPEM), Perm: 0o644},
+	}, out
 }
 
 // write writes the gathered files with [fsx.WritePrivateFiles]. If that fails, a

@@ -163,6 +163,9 @@ func TestCrash_KilledRenewalsLeaveAConsistentState(t *testing.T) {
 	if n := checkAfterCrash(t, h, n, names, exports, roots); n > 0 {
 		t.Errorf("%d temporary files remain after a completed export", n)
 	}
+	if entries, _ := os.ReadDir(exports); len(entries) != len(names) {
+		t.Errorf("export directory holds leftovers: %v", entries)
+	}
 	cancel()
 	<-probeDone
 	if badProbes.Load() > 0 {
