@@ -111,8 +111,10 @@ func (m *Manager) storeFailed(err error) {
 	}
 	m.lastMu.Unlock()
 	if first {
-		m.log().Error("store unavailable; serving what is loaded and retrying with back-off", "err", err)
+		// Report before logging: whoever reads the log line then sees the
+		// gauge already set.
 		m.emit(Event{Type: EventStoreDown, Time: m.Service.now(), Err: err})
+		m.log().Error("store unavailable; serving what is loaded and retrying with back-off", "err", err)
 	}
 }
 
@@ -125,8 +127,8 @@ func (m *Manager) storeOK() {
 	m.storeFails = 0
 	m.lastMu.Unlock()
 	if was > 0 {
-		m.log().Info("store available again", "down_for", time.Since(since).Round(time.Millisecond), "attempts", was)
 		m.emit(Event{Type: EventStoreUp, Time: m.Service.now()})
+		m.log().Info("store available again", "down_for", time.Since(since).Round(time.Millisecond), "attempts", was)
 	}
 }
 

@@ -77,9 +77,6 @@ func TestCLI_StoreURL_FileForms(t *testing.T) {
 func TestCLI_EtcdUnreachable_OneLine(t *testing.T) {
 	addr := freeAddr(t) // nothing listens there
 	code, out, errs := runEnv(nil, "--store", "etcd://"+addr+"/certctl", "list")
-	if strings.Contains(errs, "not built yet") {
-		t.Skip("etcd backend not merged")
-	}
 	if code != cli.ExitFailure || out != "" || strings.Count(errs, "\n") != 1 ||
 		!strings.Contains(errs, addr) || !strings.Contains(errs, "that etcd is running") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and one line naming %s with a hint", code, out, errs, addr)
