@@ -322,7 +322,11 @@ func (m *Manager) scan(ctx context.Context) (next time.Time, ok bool, storeErr e
 			names[i] = c.Name
 		}
 		m.log().Info("scan", "due", len(names))
-		results, err := s.RenewMany(ctx, names, false)
+		// A certificate whose lock another process holds is skipped: that
+		// process (another node of a fleet, the CLI) is renewing it. It
+		// stays due, so the next scan, a second or so later, finds it
+		// renewed, or renews it if that process died and its lock freed.
+		results, err := s.renewMany(ctx, names, false, true)
 		if err != nil {
 			m.log().Error("scan: renewing", "err", err)
 		}

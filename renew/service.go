@@ -24,6 +24,7 @@ const (
 	ActionKept    Action = "kept"    // a valid certificate exists; nothing was asked of the CA
 	ActionNotDue  Action = "not-due" // renewal is not due yet
 	ActionFailed  Action = "failed"  // the attempt failed; see Err
+	ActionHeld    Action = "held"    // another process holds the certificate's lock (a scheduler's scan only)
 )
 
 // Result is what happened to one certificate.
@@ -131,6 +132,11 @@ func (s *Service) locked(ctx context.Context, name string, fn func(*store.Certif
 		return err
 	}
 	defer unlock()
+	return s.read(ctx, name, fn)
+}
+
+// read runs fn on name's record.
+func (s *Service) read(ctx context.Context, name string, fn func(*store.Certificate) error) error {
 	c, err := s.Store.Get(ctx, name)
 	if err != nil {
 		return err
@@ -192,8 +198,31 @@ func sortedCopy(s []string) []string {
 // Renew renews the certificate called name if it is due (after asking the
 // CA for its ARI window when allowed), or unconditionally with force.
 func (s *Service) Renew(ctx context.Context, name string, force bool) Result {
+	return s.renew(ctx, name, force, false)
+}
+
+// renew is Renew; with ifFree, it returns ActionHeld at once when another
+// process holds name's lock instead of waiting for it: in a fleet that
+// process is renewing name, and if it dies its lock frees and a later scan
+// renews name.
+func (s *Service) renew(ctx context.Context, name string, force, ifFree bool) Result {
 	var res Result
-	err := s.locked(ctx, name, func(c *store.Certificate) error {
+	run := s.locked
+	if tl, ok := s.Store.(TryLocker); ok && ifFree {
+		run = func(ctx context.Context, name string, fn func(*store.Certificate) error) error {
+			unlock, ok, err := tl.TryLock(ctx, name)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				res = Result{Name: name, Action: ActionHeld}
+				return nil
+			}
+			defer unlock()
+			return s.read(ctx, name, fn)
+		}
+	}
+	err := run(ctx, name, func(c *store.Certificate) error {
 		if !force {
 			s.refreshARI(ctx, c)
 			if d := s.Decide(c); !d.Due(s.now()) {
@@ -235,6 +264,12 @@ func (s *Service) notDue(ctx context.Context, c *store.Certificate, d Decision) 
 // is empty, in parallel (at most Workers at once), and returns one result per
 // certificate in the order of names (or by name).
 func (s *Service) RenewMany(ctx context.Context, names []string, force bool) ([]Result, error) {
+	return s.renewMany(ctx, names, force, false)
+}
+
+// renewMany is RenewMany; ifFree skips the certificates whose lock another
+// process holds (see renew).
+func (s *Service) renewMany(ctx context.Context, names []string, force, ifFree bool) ([]Result, error) {
 	if len(names) == 0 {
 		all, err := s.Store.List(ctx)
 		if err != nil {
@@ -255,7 +290,7 @@ func (s *Service) RenewMany(ctx context.Context, names []string, force bool) ([]
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i] = s.Renew(ctx, n, force)
+			results[i] = s.renew(ctx, n, force, ifFree)
 		})
 	}
 	wg.Wait()
