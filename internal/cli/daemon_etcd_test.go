@@ -28,7 +28,7 @@ func TestDaemon_EtcdOutage(t *testing.T) {
 
 	srv.Stop()
 	metricsAddr := freeAddr(t)
-	d := startDaemonArgs(t, "--store", u, "daemon", "--log-level", "info", "--metrics-addr", metricsAddr, "--schedule", "@every 1h")
+	d := startDaemonArgs(t, "--store", u, "--etcd-dial-timeout", "1s", "daemon", "--log-level", "info", "--metrics-addr", metricsAddr, "--schedule", "@every 1h")
 	d.waitLog(t, "store unreachable at start", time.Minute)
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)

@@ -84,10 +84,10 @@ func newFleet(t *testing.T, n int) *fleet {
 	return f
 }
 
-// globals are the arguments after the harness's globals: the lock TTL and
-// args. (harness.run adds the harness's own globals.)
+// globals are the arguments after the harness's globals: the lock TTL, a
+// short etcd timeout (an outage is noticed within 3 s) and args. (harness.run adds the harness's own globals.)
 func (f *fleet) globals(args ...string) []string {
-	return append([]string{"--etcd-lock-ttl", fleetLockTTL}, args...)
+	return append([]string{"--etcd-lock-ttl", fleetLockTTL, "--etcd-dial-timeout", "1s"}, args...)
 }
 
 // startNode runs `certctl daemon` on the fleet's store, with its HTTP-01
@@ -300,7 +300,8 @@ func parseCertPEM(t *testing.T, b []byte) *x509.Certificate {
 // logField matches one key=value of slog's text format.
 var logField = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`)
 
-// logLines returns the lines of d's log whose msg is msg, as fields.
+// logLines returns the lines of d's log whose msg is msg (every line for
+// ""), as fields.
 func logLines(d *daemonProc, msg string) []map[string]string {
 	var out []map[string]string
 	for _, l := range strings.Split(d.text(), "\n") {
@@ -308,11 +309,45 @@ func logLines(d *daemonProc, msg string) []map[string]string {
 		for _, m := range logField.FindAllStringSubmatch(l, -1) {
 			kv[m[1]] = strings.Trim(m[2], `"`)
 		}
-		if kv["msg"] == msg {
+		if msg == "" || kv["msg"] == msg {
 			out = append(out, kv)
 		}
 	}
 	return out
+}
+
+// waitIdle waits, woken by each log line, until d's last scan said that
+// nothing is due for the next half hour: d scans again only when told to.
+func waitIdle(t *testing.T, d *daemonProc, timeout time.Duration) {
+	t.Helper()
+	limit := time.After(timeout)
+	for {
+		d.mu.Lock()
+		logged := d.logged
+		d.mu.Unlock()
+		var last map[string]string // the last scan's "scan done", nil while it runs
+		for _, l := range logLines(d, "") {
+			switch l["msg"] {
+			case "scan":
+				last = nil
+			case "scan done":
+				last = l
+			}
+		}
+		if last != nil {
+			next, err := time.Parse(time.RFC3339Nano, last["next"])
+			if err == nil && time.Until(next) > 30*time.Minute {
+				return
+			}
+		}
+		select {
+		case <-logged:
+		case <-d.done:
+			t.Fatalf("daemon exited:\n%s", d.text())
+		case <-limit:
+			t.Fatalf("daemon still busy after %v:\n%s", timeout, d.text())
+		}
+	}
 }
 
 // grepLogs returns the lines of the processes' logs that mention s.
@@ -509,14 +544,18 @@ func TestFleet_EtcdOutage(t *testing.T) {
 			http01 = freeAddr(t)
 		}
 		d := f.startNode(i, http01, addr)
-		d.waitLog(t, `msg="scan done"`, time.Minute)
 		nodes, metrics = append(nodes, d), append(metrics, addr)
+	}
+	for _, d := range nodes {
+		waitIdle(t, d, time.Minute)
 	}
 	before := f.h.srv.Orders()
 	f.makeDue()
 	f.etcd.Stop()
-	for i, d := range nodes {
+	for _, d := range nodes {
 		_ = d.cmd.Process.Signal(syscall.SIGHUP) // scan now, against the stopped etcd
+	}
+	for i, d := range nodes {
 		d.waitLog(t, "store unavailable", time.Minute)
 		if v := scrape(t, metrics[i])["certctl_store_up"].value(""); v != 0 {
 			t.Fatalf("node %d: certctl_store_up = %v with etcd stopped, want 0", i, v)

@@ -36,6 +36,7 @@ func TestCLI_EtcdSettings_BadInput(t *testing.T) {
 		{"missing password file", map[string]string{"CERTCTL_ETCD_USERNAME": "u"}, []string{"--etcd-password-file", filepath.Join(dir, "nope")}, "no such file"},
 		{"empty password file", map[string]string{"CERTCTL_ETCD_USERNAME": "u"}, []string{"--etcd-password-file", empty}, "empty"},
 		{"lock ttl too short", nil, []string{"--etcd-lock-ttl", "1s"}, "want 5s to 10m"},
+		{"dial timeout too long", nil, []string{"--etcd-dial-timeout", "2m"}, "want 1s to 1m"},
 		{"cert without key", nil, []string{"--etcd-cert", pwFile}, "go together"},
 		{"missing CA from env", map[string]string{"CERTCTL_ETCD_CA": filepath.Join(dir, "ca.pem")}, nil, "--etcd-ca"},
 		{"no password flag", nil, []string{"--etcd-password", "s3cret-pass"}, "unknown flag"},
