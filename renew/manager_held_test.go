@@ -13,7 +13,7 @@ import (
 // renews it at a later scan once the lock is free.
 func TestManager_Run_SkipsCertificateLockedElsewhere(t *testing.T) {
 	e := newUnitEnv(t)
-	e.svc.Now = nil // the manager's timers run on the real clock
+	e.svc.Now = nil             // the manager's timers run on the real clock
 	e.ca.validity = time.Second // due at once: less than half of its life is left
 	e.issue(t, "held.example")
 	e.issue(t, "free.example")
