@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test demo bench lint cover clean soak fuzz
+.PHONY: all build test demo fleet-demo bench lint cover clean soak fuzz
 
 all: build
 
@@ -59,3 +59,6 @@ cover:
 
 clean:
 	rm -rf bin coverage.out
+
+fleet-demo: build
+	$(GO) run ./examples/fleet -certctl $(BIN)

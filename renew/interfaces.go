@@ -28,6 +28,16 @@ type Store interface {
 
 var _ Store = (store.Store)(nil)
 
+// TryLocker is an optional capability of a [Store] (both backends have it):
+// TryLock takes name's lock only if no one holds it, reporting ok. The
+// [Manager] uses it to skip a certificate that another process is renewing
+// instead of waiting for it; without it the Manager waits.
+type TryLocker interface {
+	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+}
+
+var _ TryLocker = (store.Store)(nil)
+
 // Issuer talks to one CA for one account. [*acme.Client] is the real one;
 // tests use a fake. Its methods are safe for concurrent use and honour ctx.
 type Issuer interface {

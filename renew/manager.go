@@ -52,7 +52,7 @@ const (
 // certificate it skipped because another certctl held its lock (a command
 // renewing it, another fleet member): that holder usually renews it
 // meanwhile.
-const BusyRetry = time.Minute
+const BusyRetry = 10 * time.Second
 
 // DefaultSchedule is how often a Manager scans when Schedule is empty.
 const DefaultSchedule = "@every 10m"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,17 +14,13 @@ import (
 	"github.com/certctl/certctl/store"
 )
 
-// openEtcdOrSkip opens a store on a fresh embedded etcd, or skips the test
-// while the etcd backend is not built.
-func openEtcdOrSkip(t *testing.T) (*etcdtest.Server, store.Backend) {
+// openEtcd opens a store on a fresh embedded etcd.
+func openEtcd(t *testing.T) (*etcdtest.Server, store.Backend) {
 	t.Helper()
 	srv := etcdtest.StartT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := store.OpenURL(ctx, srv.StoreURL("certctl"), &store.Options{DialTimeout: 2 * time.Second})
-	if err != nil && strings.Contains(err.Error(), "not built yet") {
-		t.Skip("etcd backend not merged")
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +32,7 @@ func openEtcdOrSkip(t *testing.T) (*etcdtest.Server, store.Backend) {
 // store down once (certctl_store_up 0), retries, and when etcd is back it
 // reports it up (gauge 1) and scans again; the record is intact.
 func TestManager_Run_EtcdOutage(t *testing.T) {
-	srv, b := openEtcdOrSkip(t)
+	srv, b := openEtcd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := &store.Certificate{Name: "x.example", Domains: []string{"x.example"}, KeyType: "ec256",

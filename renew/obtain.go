@@ -23,6 +23,7 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 		res.PrevSerial = prev.Serial
 	}
 	start := s.now()
+	s.log().Info("ordering certificate", "name", c.Name, "replaces", res.PrevSerial)
 	cert, err := s.order(ctx, c, prev)
 	if err == nil {
 		err = s.validate(cert, c, prev)

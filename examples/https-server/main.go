@@ -1,5 +1,7 @@
 // Command https-server serves HTTPS with every certificate of a certctl
-// store, picking up renewals by any process; --manage also renews in-process.
+// store (a bbolt file or an etcd:// URL shared by a fleet), picking up
+// renewals by any process or node; --manage also renews in-process, and
+// --challenges answers the fleet's HTTP-01 challenges.
 package main
 
 import (
@@ -21,22 +23,29 @@ import (
 )
 
 func main() {
-	path := flag.String("store", store.DefaultPath(), "certctl store")
+	url := flag.String("store", store.DefaultPath(), "certctl store: a file or etcd://host:port/prefix")
 	listen := flag.String("listen", "127.0.0.1:8443", "HTTPS address")
+	challenges := flag.String("challenges", "", "HTTP address answering the fleet's HTTP-01 challenges (empty: none)")
 	manage := flag.Bool("manage", false, "also run the renewal manager in this process")
+	debug := flag.Bool("debug", false, "log every certificate installed")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	db, err := store.Open(*path, nil)
-	if err != nil {
-		log.Error("opening store", "err", err)
-		os.Exit(1)
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
 	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	fail := func(msg string, err error) { log.Error(msg, "err", err); os.Exit(1) }
+	db, err := store.OpenURL(ctx, *url, nil)
+	if err != nil {
+		fail("opening store", err)
+	}
+	defer db.Close()
 	binder := bindings.New(&bindings.Options{Logger: log})
-	src := certctl.BinderSource(db)
+	src := certctl.BinderSource(db)        // pushes changes when the store is etcd
 	_ = binder.Sync(ctx, src)              // failures are logged; good certificates serve
-	go binder.Watch(ctx, src, time.Second) // renewals by the CLI or a daemon
+	go binder.Watch(ctx, src, time.Second) // renewals by the CLI, a daemon or another node
 	if *manage {
 		svc := &renew.Service{Store: db, Logger: log, OnRenewed: func(_ context.Context, c *store.Certificate) {
 			v := c.ActiveVersion()
@@ -44,18 +53,30 @@ func main() {
 		}}
 		go (&renew.Manager{Service: svc}).Run(ctx)
 	}
-	srv := &http.Server{Addr: *listen, TLSConfig: binder.TLSConfig(bindings.Intermediate),
+	if *challenges != "" {
+		ch := &http.Server{Addr: *challenges, Handler: certctl.ChallengeHandler(db, nil), ReadHeaderTimeout: 10 * time.Second}
+		go func() { <-ctx.Done(); _ = ch.Close() }()
+		go func() {
+			if err := ch.ListenAndServe(); err != http.ErrServerClosed {
+				fail("serving challenges", err)
+			}
+		}()
+	}
+	cfg := binder.TLSConfig(bindings.Intermediate)
+	if err := certctl.ShareSessionTickets(ctx, db, cfg); err != nil { // resumption on any node
+		fail("session tickets", err)
+	}
+	srv := &http.Server{Addr: *listen, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "hello from %s, serial %s\n", r.TLS.ServerName, binder.Serial(r.TLS.ServerName))
 		})}
 	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
 	ln, err := net.Listen("tcp", *listen)
 	if err == nil {
-		log.Info("serving", "addr", ln.Addr().String(), "certificates", binder.Names())
+		log.Info("serving", "addr", ln.Addr().String(), "certificates", len(binder.Names()))
 		err = srv.ServeTLS(ln, "", "")
 	}
 	if err != http.ErrServerClosed {
-		log.Error("serving", "err", err)
-		os.Exit(1)
+		fail("serving", err)
 	}
 }

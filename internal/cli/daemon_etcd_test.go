@@ -21,9 +21,6 @@ func TestDaemon_EtcdOutage(t *testing.T) {
 	srv := etcdtest.StartT(t)
 	u := srv.StoreURL("certctl")
 	b, err := store.OpenURL(context.Background(), u, nil)
-	if err != nil && strings.Contains(err.Error(), "not built yet") {
-		t.Skip("etcd backend not merged")
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +28,7 @@ func TestDaemon_EtcdOutage(t *testing.T) {
 
 	srv.Stop()
 	metricsAddr := freeAddr(t)
-	d := startDaemonArgs(t, "--store", u, "daemon", "--log-level", "info", "--metrics-addr", metricsAddr, "--schedule", "@every 1h")
+	d := startDaemonArgs(t, "--store", u, "--etcd-dial-timeout", "1s", "daemon", "--log-level", "info", "--metrics-addr", metricsAddr, "--schedule", "@every 1h")
 	d.waitLog(t, "store unreachable at start", time.Minute)
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)

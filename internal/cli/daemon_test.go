@@ -56,6 +56,12 @@ func startDaemonArgs(t *testing.T, args ...string) *daemonProc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startProc(t, bin, args...)
+}
+
+// startProc runs bin with args and collects its log lines (stderr).
+func startProc(t *testing.T, bin string, args ...string) *daemonProc {
+	t.Helper()
 	d := &daemonProc{done: make(chan struct{}), logged: make(chan struct{})}
 	d.cmd = exec.Command(bin, args...)
 	stderr, _ := d.cmd.StderrPipe()

@@ -50,6 +50,7 @@ type globals struct {
 	etcdPasswordFile          string
 	etcdLockTTL               time.Duration
 	lockTimeout               time.Duration
+	etcdDialTimeout           time.Duration
 
 	logger *slog.Logger
 	// storeLoc is where the last store opened is (or was to be), for
@@ -153,6 +154,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", renew.DefaultLockTimeout,
 		"how long to wait for a certificate another certctl is working on before failing, 1s to 1h (the daemon never waits: it skips it until later)")
 	pf.DurationVar(&g.etcdLockTTL, "etcd-lock-ttl", 0, "lease TTL of the per-certificate locks on etcd, 5s to 10m (default: the backend's, about 30s)")
+	pf.DurationVar(&g.etcdDialTimeout, "etcd-dial-timeout", 0, "how long connecting to etcd may take, 1s to 1m; a request waits up to three times as long (default: the backend's, 5s)")
 
 	root.AddCommand(
 		NewCmdIssue(g),
@@ -282,6 +284,9 @@ func (g *globals) storeOptions(u string) (*store.Options, error) {
 	if g.etcdLockTTL != 0 && (g.etcdLockTTL < 5*time.Second || g.etcdLockTTL > 10*time.Minute) {
 		return nil, usagef("--etcd-lock-ttl %s: want 5s to 10m", g.etcdLockTTL)
 	}
+	if g.etcdDialTimeout != 0 && (g.etcdDialTimeout < time.Second || g.etcdDialTimeout > time.Minute) {
+		return nil, usagef("--etcd-dial-timeout %s: want 1s to 1m", g.etcdDialTimeout)
+	}
 	if (g.etcdCert == "") != (g.etcdKey == "") {
 		return nil, usagef("--etcd-cert and --etcd-key go together")
 	}
@@ -313,7 +318,7 @@ func (g *globals) storeOptions(u string) (*store.Options, error) {
 	}
 	opts.EtcdCA, opts.EtcdCert, opts.EtcdKey = g.etcdCA, g.etcdCert, g.etcdKey
 	opts.EtcdUsername, opts.EtcdPassword = user, pass
-	opts.LockTTL = g.etcdLockTTL
+	opts.LockTTL, opts.DialTimeout = g.etcdLockTTL, g.etcdDialTimeout
 	return opts, nil
 }
 

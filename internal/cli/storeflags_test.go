@@ -36,6 +36,7 @@ func TestCLI_EtcdSettings_BadInput(t *testing.T) {
 		{"missing password file", map[string]string{"CERTCTL_ETCD_USERNAME": "u"}, []string{"--etcd-password-file", filepath.Join(dir, "nope")}, "no such file"},
 		{"empty password file", map[string]string{"CERTCTL_ETCD_USERNAME": "u"}, []string{"--etcd-password-file", empty}, "empty"},
 		{"lock ttl too short", nil, []string{"--etcd-lock-ttl", "1s"}, "want 5s to 10m"},
+		{"dial timeout too long", nil, []string{"--etcd-dial-timeout", "2m"}, "want 1s to 1m"},
 		{"cert without key", nil, []string{"--etcd-cert", pwFile}, "go together"},
 		{"missing CA from env", map[string]string{"CERTCTL_ETCD_CA": filepath.Join(dir, "ca.pem")}, nil, "--etcd-ca"},
 		{"no password flag", nil, []string{"--etcd-password", "s3cret-pass"}, "unknown flag"},
@@ -77,9 +78,6 @@ func TestCLI_StoreURL_FileForms(t *testing.T) {
 func TestCLI_EtcdUnreachable_OneLine(t *testing.T) {
 	addr := freeAddr(t) // nothing listens there
 	code, out, errs := runEnv(nil, "--store", "etcd://"+addr+"/certctl", "list")
-	if strings.Contains(errs, "not built yet") {
-		t.Skip("etcd backend not merged")
-	}
 	if code != cli.ExitFailure || out != "" || strings.Count(errs, "\n") != 1 ||
 		!strings.Contains(errs, addr) || !strings.Contains(errs, "that etcd is running") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and one line naming %s with a hint", code, out, errs, addr)
