@@ -125,7 +125,7 @@ func (e *Etcd) getCerts(ctx context.Context, rev int64, names []string) ([]*Cert
 			if err != nil {
 				return nil, 0, fmt.Errorf("%s: %w", name, err)
 			}
-			c, err := decodeCert(name, kv.Value, r)
+			c, err := decodeCert(e.seal, name, kv.Value, r)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -199,7 +199,7 @@ func (e *Etcd) List(ctx context.Context) ([]*Certificate, error) {
 		if revs[name] == 0 {
 			return fmt.Errorf("%s: no revision: %w", name, ErrInvalidRecord)
 		}
-		c, err := decodeCert(name, kv.Value, revs[name])
+		c, err := decodeCert(e.seal, name, kv.Value, revs[name])
 		if err != nil {
 			return err
 		}
@@ -420,7 +420,7 @@ func (e *Etcd) indexOps(name, old, next string) []clientv3.Op {
 // if zero) and trims c.Versions to [MaxVersions]; on failure c is
 // unchanged.
 func (e *Etcd) Put(ctx context.Context, c *Certificate) error {
-	rec, data, err := encodeCert(c, e.now())
+	rec, data, err := encodeCert(e.seal, c, e.now())
 	if err != nil {
 		return err
 	}
@@ -484,7 +484,7 @@ func (e *Etcd) GetAccount(ctx context.Context, directory, email string) (*Accoun
 	if len(resp.Kvs) == 0 {
 		return nil, fmt.Errorf("%s: %w", subject, ErrNotFound)
 	}
-	a, err := decodeAccount(k, resp.Kvs[0].Value)
+	a, err := decodeAccount(e.seal, k, resp.Kvs[0].Value)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading: %w", subject, err)
 	}
@@ -494,7 +494,7 @@ func (e *Etcd) GetAccount(ctx context.Context, directory, email string) (*Accoun
 // PutAccount creates or replaces the account for (a.Directory, a.Email),
 // setting a.Created when it is zero.
 func (e *Etcd) PutAccount(ctx context.Context, a *Account) error {
-	rec, data, err := encodeAccount(a, e.now())
+	rec, data, err := encodeAccount(e.seal, a, e.now())
 	if err != nil {
 		return err
 	}
@@ -512,7 +512,7 @@ func (e *Etcd) PutAccount(ctx context.Context, a *Account) error {
 func (e *Etcd) ListAccounts(ctx context.Context) ([]*Account, error) {
 	var out []*Account
 	_, err := e.rangePrefix(ctx, 0, e.pfx+"accounts/", etcdPageSmall, false, func(kv *mvccpb.KeyValue) error {
-		a, err := decodeAccount(string(kv.Key), kv.Value)
+		a, err := decodeAccount(e.seal, string(kv.Key), kv.Value)
 		if err != nil {
 			return err
 		}
@@ -572,7 +572,11 @@ func (e *Etcd) LoadActive(ctx context.Context, names []string) ([]ActivePEM, err
 			continue
 		}
 		if v := c.ActiveVersion(); v != nil {
-			out = append(out, ActivePEM{Name: c.Name, FullchainPEM: v.Fullchain(), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
+			a, err := activePEM(c, v)
+			if err != nil {
+				return nil, fmt.Errorf("loading certificates: %w", err)
+			}
+			out = append(out, a)
 		}
 	}
 	return out, nil
