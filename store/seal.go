@@ -293,7 +293,7 @@ func parseSealKey(path string, b []byte) ([]byte, error) {
 // the error wraps fs.ErrExist.
 func GenerateSealKeyFile(path string) error {
 	key := make([]byte, SealKeySize)
-	_, _ = rand.Read(key) // never fails (crypto/rand)
+	_, _ = rand.Read(key)                                                 // never fails (crypto/rand)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // O_EXCL: never through a link
 	if err != nil {
 		return fmt.Errorf("store key %s: %w", path, err)
