@@ -135,18 +135,13 @@ func encodeCert(s *sealer, c *Certificate, now time.Time) (rec Certificate, data
 }
 
 // marshalCert is the JSON of rec as stored, its private keys sealed when s
-// has a write key. It records the sealed forms in rec's versions, so that
-// writing rec again reuses them.
+// has a write key.
 func marshalCert(s *sealer, rec *Certificate) ([]byte, error) {
 	stored := *rec
 	stored.Versions = slices.Clone(rec.Versions)
 	for i := range stored.Versions {
-		v := &rec.Versions[i]
-		keyPEM, sealed := s.storedKey(v.KeyPEM, v.SealedKey, v.sealCache, certAAD(rec.Name, v.Seq))
-		stored.Versions[i].KeyPEM, stored.Versions[i].SealedKey = keyPEM, sealed
-		if v.KeyPEM != nil {
-			v.sealCache = sealed
-		}
+		v := &stored.Versions[i]
+		v.KeyPEM, v.SealedKey = s.storedKey(v.KeyPEM, v.SealedKey, certAAD(rec.Name, v.Seq))
 	}
 	data, err := json.Marshal(&stored)
 	if err != nil {
@@ -164,11 +159,7 @@ func decodeCert(s *sealer, name string, v []byte, rev uint64) (*Certificate, err
 	}
 	for i := range c.Versions {
 		ver := &c.Versions[i]
-		plain, sealed, err := s.openKey(ver.KeyPEM, ver.SealedKey, certAAD(c.Name, ver.Seq))
-		ver.KeyPEM, ver.keyErr = plain, err
-		if plain != nil {
-			ver.SealedKey, ver.sealCache = nil, sealed
-		}
+		ver.KeyPEM, ver.SealedKey, ver.keyErr = s.openKey(ver.KeyPEM, ver.SealedKey, certAAD(c.Name, ver.Seq))
 	}
 	c.Revision = rev
 	return c, nil
@@ -198,10 +189,7 @@ func encodeAccount(s *sealer, a *Account, now time.Time) (rec Account, data []by
 // marshalAccount is the JSON of rec as stored (see marshalCert).
 func marshalAccount(s *sealer, rec *Account) ([]byte, error) {
 	stored := *rec
-	stored.KeyPEM, stored.SealedKey = s.storedKey(rec.KeyPEM, rec.SealedKey, rec.sealCache, accountAAD(rec.Directory, rec.Email))
-	if rec.KeyPEM != nil {
-		rec.sealCache = stored.SealedKey
-	}
+	stored.KeyPEM, stored.SealedKey = s.storedKey(rec.KeyPEM, rec.SealedKey, accountAAD(rec.Directory, rec.Email))
 	data, err := json.Marshal(&stored)
 	if err != nil {
 		return nil, fmt.Errorf("%s: encoding: %w", accountSubject(rec.Directory, rec.Email), err)
@@ -216,11 +204,7 @@ func decodeAccount(s *sealer, key string, v []byte) (*Account, error) {
 	if err := json.Unmarshal(v, a); err != nil {
 		return nil, fmt.Errorf("account %q: decoding: %w", key, err)
 	}
-	plain, sealed, err := s.openKey(a.KeyPEM, a.SealedKey, accountAAD(a.Directory, a.Email))
-	a.KeyPEM, a.keyErr = plain, err
-	if plain != nil {
-		a.SealedKey, a.sealCache = nil, sealed
-	}
+	a.KeyPEM, a.SealedKey, a.keyErr = s.openKey(a.KeyPEM, a.SealedKey, accountAAD(a.Directory, a.Email))
 	return a, nil
 }
 

@@ -140,10 +140,6 @@ type Version struct {
 	// Replaces is the ARI certificate ID of the certificate this one replaced.
 	Replaces string `json:"replaces,omitempty"`
 
-	// sealCache is the sealed form KeyPEM was opened from (or last sealed
-	// to), written again as is while it still matches, so that rewriting a
-	// record does not seal its keys anew.
-	sealCache []byte
 	// keyErr says why a sealed key was not opened.
 	keyErr error
 }
@@ -213,8 +209,7 @@ type Account struct {
 	// TOSAgreed records that the terms of service were accepted.
 	TOSAgreed bool `json:"tos_agreed"`
 
-	sealCache []byte // as in Version
-	keyErr    error
+	keyErr error // as in Version
 }
 
 // ActiveVersion returns the active version, or nil if there is none.

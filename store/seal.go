@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -19,8 +21,12 @@ import (
 // With a store key ([Options.SealKey]) every private key is written sealed
 // with AES-256-GCM, its record named in the associated data, so that a
 // sealed key copied into another record (or another version of the same
-// one) does not open. A sealed key is stored, instead of the plaintext
-// key_pem, as key_sealed:
+// one) does not open. The nonce is synthetic: an HMAC-SHA256, under a key
+// of its own, of the associated data and the plaintext. Sealing the same
+// key in the same place therefore gives the same bytes, so rewriting a
+// record (a renewal attempt, a reseal run again) leaves its keys as they
+// were, and two different values never share a nonce. A sealed key is
+// stored, instead of the plaintext key_pem, as key_sealed:
 //
 //	"csk" 0x01 | key id (8 bytes) | nonce (12 bytes) | ciphertext and tag
 //
@@ -46,8 +52,9 @@ type sealKeyID [sealIDSize]byte
 
 // sealKey is one store key, ready to seal and open.
 type sealKey struct {
-	id   sealKeyID
-	aead cipher.AEAD
+	id       sealKeyID
+	aead     cipher.AEAD
+	nonceKey []byte
 }
 
 // sealer seals private keys with the write key (nil: keys are written in
@@ -72,7 +79,15 @@ func newSealKey(key []byte) (*sealKey, error) {
 	if len(key) != SealKeySize {
 		return nil, fmt.Errorf("store key: %d bytes, want %d", len(key), SealKeySize)
 	}
-	blk, err := aes.NewCipher(key)
+	encKey, err := hkdf.Key(sha256.New, key, nil, "certctl store seal v1: aes-256-gcm", 32)
+	if err != nil {
+		return nil, fmt.Errorf("store key: %w", err)
+	}
+	nonceKey, err := hkdf.Key(sha256.New, key, nil, "certctl store seal v1: nonce", 32)
+	if err != nil {
+		return nil, fmt.Errorf("store key: %w", err)
+	}
+	blk, err := aes.NewCipher(encKey)
 	if err != nil {
 		return nil, fmt.Errorf("store key: %w", err)
 	}
@@ -80,7 +95,7 @@ func newSealKey(key []byte) (*sealKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store key: %w", err)
 	}
-	return &sealKey{id: keyID(key), aead: aead}, nil
+	return &sealKey{id: keyID(key), aead: aead, nonceKey: nonceKey}, nil
 }
 
 // newSealer builds the sealer of opts; nil when no key is given.
@@ -125,7 +140,11 @@ func (s *sealer) seal(plaintext, aad []byte) []byte {
 	copy(out, sealMagic)
 	copy(out[len(sealMagic):], k.id[:])
 	nonce := out[sealHeaderSize:]
-	_, _ = rand.Read(nonce) // never fails (crypto/rand)
+	m := hmac.New(sha256.New, k.nonceKey)
+	m.Write(aad)
+	m.Write([]byte{0})
+	m.Write(plaintext)
+	copy(nonce, m.Sum(nil))
 	return k.aead.Seal(out, nonce, plaintext, sealAAD(out[:sealHeaderSize], aad))
 }
 
@@ -164,38 +183,23 @@ func (s *sealer) open(sealed, aad []byte) ([]byte, error) {
 	return nil, fmt.Errorf("sealed with key %s: %w", hex.EncodeToString(id[:]), ErrWrongKey)
 }
 
-// sealedWith reports whether sealed was sealed with the write key and
-// opens to plaintext: then it can be written again as is.
-func (s *sealer) sealedWith(sealed, plaintext, aad []byte) bool {
-	if s == nil || s.write == nil || len(sealed) < sealHeaderSize || !bytes.Equal(sealed[len(sealMagic):sealHeaderSize], s.write.id[:]) {
-		return false
-	}
-	pt, err := s.open(sealed, aad)
-	return err == nil && bytes.Equal(pt, plaintext)
-}
-
-// storedKey is the stored form of a private key: it returns the key_pem
-// and key_sealed to write for a key whose plaintext is plain (nil when it
-// could not be opened), whose sealed form as read is sealed (nil when it
-// was not sealed) and whose last sealed form is cache.
-func (s *sealer) storedKey(plain, sealed, cache, aad []byte) (keyPEM, keySealed []byte) {
+// storedKey is the stored form of a private key: the key_pem and
+// key_sealed to write for a key whose plaintext is plain (nil when it was
+// not opened) and whose sealed form as read is sealed.
+func (s *sealer) storedKey(plain, sealed, aad []byte) (keyPEM, keySealed []byte) {
 	switch {
 	case plain == nil:
 		// Not opened (no key, a wrong key): keep it as it is.
 		return nil, sealed
 	case s == nil || s.write == nil:
 		return plain, nil
-	case s.sealedWith(cache, plain, aad):
-		return nil, cache
-	case s.sealedWith(sealed, plain, aad):
-		return nil, sealed
 	}
 	return nil, s.seal(plain, aad)
 }
 
-// openKey opens a stored key for a record read: it returns the plaintext
-// (nil when it stays sealed), the sealed form to keep beside it (as a
-// cache when opened, as SealedKey when not) and why it was not opened.
+// openKey opens a stored key for a record read: it returns the key_pem
+// and key_sealed of the record as read (plaintext when opened; nil and the
+// sealed form when not) and why it was not opened.
 func (s *sealer) openKey(keyPEM, keySealed, aad []byte) (plain, sealed []byte, err error) {
 	if keySealed == nil {
 		return keyPEM, nil, nil
@@ -204,7 +208,7 @@ func (s *sealer) openKey(keyPEM, keySealed, aad []byte) (plain, sealed []byte, e
 	if err != nil {
 		return nil, keySealed, err
 	}
-	return pt, keySealed, nil
+	return pt, nil, nil
 }
 
 // Key returns the version's private key in PEM. When the key is sealed
@@ -293,8 +297,9 @@ func parseSealKey(path string, b []byte) ([]byte, error) {
 // the error wraps fs.ErrExist.
 func GenerateSealKeyFile(path string) error {
 	key := make([]byte, SealKeySize)
-	_, _ = rand.Read(key)                                                 // never fails (crypto/rand)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // O_EXCL: never through a link
+	_, _ = rand.Read(key) // never fails (crypto/rand)
+	// O_EXCL: never through a link, never over an existing file.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("store key %s: %w", path, err)
 	}
