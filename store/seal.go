@@ -180,7 +180,7 @@ func (s *sealer) open(sealed, aad []byte) ([]byte, error) {
 		}
 		return pt, nil
 	}
-	return nil, fmt.Errorf("sealed with key %s: %w", hex.EncodeToString(id[:]), ErrWrongKey)
+	return nil, fmt.Errorf("%w (it was sealed by the key with id %s)", ErrWrongKey, hex.EncodeToString(id[:]))
 }
 
 // storedKey is the stored form of a private key: the key_pem and

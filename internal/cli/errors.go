@@ -76,6 +76,8 @@ func ExitCode(err error) int {
 		errors.Is(err, store.ErrStoreDir),
 		errors.Is(err, store.ErrNotStore),
 		errors.Is(err, store.ErrSchemaTooNew),
+		errors.Is(err, store.ErrSealed),
+		errors.Is(err, store.ErrWrongKey),
 		errors.Is(err, store.ErrNotFound):
 		return ExitUsage
 	case errors.Is(err, context.Canceled):

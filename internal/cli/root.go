@@ -49,6 +49,13 @@ type globals struct {
 	etcdPasswordFile          string
 	etcdLockTTL               time.Duration
 
+	// the store key (storekey.go): the file given, the key once read, and
+	// the keys of a store conversion, which replace it.
+	storeKeyFile  string
+	storeKeyBytes []byte
+	storeKeyRead  bool
+	keyOverride   *store.Options
+
 	logger *slog.Logger
 	// storeLoc is where the last store opened is (or was to be), for
 	// messages about an unreachable store.
@@ -148,6 +155,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 	pf.StringVar(&g.etcdKey, "etcd-key", envOr(env, "CERTCTL_ETCD_KEY", ""), "PEM client key for etcd (env CERTCTL_ETCD_KEY)")
 	pf.StringVar(&g.etcdPasswordFile, "etcd-password-file", envOr(env, "CERTCTL_ETCD_PASSWORD_FILE", ""),
 		"file holding the etcd password of CERTCTL_ETCD_USERNAME (env CERTCTL_ETCD_PASSWORD_FILE; or the password in CERTCTL_ETCD_PASSWORD)")
+	pf.StringVar(&g.storeKeyFile, "store-key-file", "", "file holding the store key that seals private keys at rest (env CERTCTL_STORE_KEY_FILE; default the systemd credential "+credentialName+" when present)")
 	pf.DurationVar(&g.etcdLockTTL, "etcd-lock-ttl", 0, "lease TTL of the per-certificate locks on etcd, 5s to 10m (default: the backend's, about 30s)")
 
 	root.AddCommand(
@@ -266,6 +274,9 @@ func isEtcdURL(u string) bool {
 // for etcd do not get in the way of a file store.
 func (g *globals) storeOptions(u string) (*store.Options, error) {
 	opts := &store.Options{Logger: g.logger}
+	if err := g.applyStoreKey(opts); err != nil {
+		return nil, err
+	}
 	if !isEtcdURL(u) {
 		if strings.Contains(u, "://") && !strings.HasPrefix(u, "file://") {
 			return nil, refusef("store %s: unknown scheme (want a file path, file://, etcd:// or etcds://)", redactURL(u))
