@@ -25,6 +25,7 @@ var (
 
 	keySchema     = []byte("schema")
 	keyGeneration = []byte("generation")
+	keySealMark   = []byte("seal") // the store key's id while the store is sealed (see sealMark)
 )
 
 // allBuckets lists every bucket a store has.

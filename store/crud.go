@@ -113,6 +113,9 @@ func (db *DB) Put(ctx context.Context, c *Certificate) error {
 		if stored := b.revision(c.Name); stored != c.Revision {
 			return fmt.Errorf("stored revision %d, caller has %d: %w", stored, c.Revision, ErrConflict)
 		}
+		if err := b.seal.checkWrite(b.meta.Get(keySealMark), certHasPlainKey(c)); err != nil {
+			return err
+		}
 		rev = gen
 		return b.write([]byte(c.Name), data, rec.Renewal.Next, gen)
 	})
@@ -186,6 +189,9 @@ func (db *DB) PutAccount(ctx context.Context, a *Account) error {
 		return err
 	}
 	err = db.update(ctx, func(b *buckets, _ uint64) error {
+		if err := b.seal.checkWrite(b.meta.Get(keySealMark), a.KeyPEM != nil); err != nil {
+			return err
+		}
 		key := accountKey(a.Directory, a.Email)
 		if dropsKeys(b.accounts.Get(key), data) {
 			b.dropped = true

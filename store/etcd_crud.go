@@ -31,6 +31,7 @@ const (
 
 // Keys of the layout (see [Etcd]).
 func (e *Etcd) genKey() string             { return e.pfx + "meta/generation" }
+func (e *Etcd) sealMarkKey() string        { return e.pfx + "meta/seal" }
 func (e *Etcd) certKey(name string) string { return e.pfx + "certs/" + name }
 func (e *Etcd) revKey(name string) string  { return e.pfx + "revs/" + name }
 func (e *Etcd) nextKey(name string) string { return e.pfx + "next/" + name }
@@ -273,6 +274,8 @@ type writeState struct {
 	rev     uint64 // the record's revision, 0 if absent
 	revMod  int64  // its key's mod revision, 0 if absent
 	next    string // the record's due index time, "" if none
+	seal    []byte // the store's seal mark (see sealMark), nil if none
+	sealMod int64  // its key's mod revision, 0 if absent
 	lock    heldLock
 	fenced  bool // this Etcd holds the record's lock
 	lockNow *mvccpb.KeyValue
@@ -288,7 +291,7 @@ func (s *writeState) lockLost() bool {
 // revision, due time and lock key.
 func (e *Etcd) readState(ctx context.Context, name string) (*writeState, error) {
 	s := new(writeState)
-	ops := []clientv3.Op{clientv3.OpGet(e.genKey())}
+	ops := []clientv3.Op{clientv3.OpGet(e.genKey()), clientv3.OpGet(e.sealMarkKey())}
 	if name != "" {
 		e.mu.Lock()
 		s.lock, s.fenced = e.held[name]
@@ -312,18 +315,21 @@ func (e *Etcd) readState(ctx context.Context, name string) (*writeState, error) 
 		return nil, err
 	}
 	s.genMod = kv.ModRevision
+	if kv := first(resp, 1); kv != nil {
+		s.seal, s.sealMod = kv.Value, kv.ModRevision
+	}
 	if name == "" {
 		return s, nil
 	}
-	if kv := first(resp, 1); kv != nil {
+	if kv := first(resp, 2); kv != nil {
 		if s.rev, err = parseU64(kv.Value); err != nil {
 			return nil, err
 		}
 		s.revMod = kv.ModRevision
 	}
-	s.next = string(value(first(resp, 2)))
+	s.next = string(value(first(resp, 3)))
 	if s.fenced {
-		s.lockNow = first(resp, 3)
+		s.lockNow = first(resp, 4)
 	}
 	return s, nil
 }
@@ -351,7 +357,8 @@ func (e *Etcd) commit(ctx context.Context, name string, check func(*writeState) 
 		}
 		gen := s.gen + 1
 		genStr := strconv.FormatUint(gen, 10)
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(e.genKey()), "=", s.genMod)}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(e.genKey()), "=", s.genMod),
+			clientv3.Compare(clientv3.ModRevision(e.sealMarkKey()), "=", s.sealMod)}
 		var orElse []clientv3.Op
 		if name != "" {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(e.revKey(name)), "=", s.revMod))
@@ -432,7 +439,7 @@ func (e *Etcd) Put(ctx context.Context, c *Certificate) error {
 		if s.rev != c.Revision {
 			return fmt.Errorf("stored revision %d, caller has %d: %w", s.rev, c.Revision, ErrConflict)
 		}
-		return nil
+		return e.seal.checkWrite(s.seal, certHasPlainKey(c))
 	}, func(s *writeState, gen string) []clientv3.Op {
 		return append(e.indexOps(c.Name, s.next, next),
 			clientv3.OpPut(e.certKey(c.Name), string(data)),
@@ -498,7 +505,9 @@ func (e *Etcd) PutAccount(ctx context.Context, a *Account) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.commit(ctx, "", func(*writeState) error { return nil }, func(*writeState, string) []clientv3.Op {
+	_, err = e.commit(ctx, "", func(s *writeState) error {
+		return e.seal.checkWrite(s.seal, a.KeyPEM != nil)
+	}, func(*writeState, string) []clientv3.Op {
 		return []clientv3.Op{clientv3.OpPut(e.accountKey(a.Directory, a.Email), string(data))}
 	})
 	if err != nil {

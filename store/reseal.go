@@ -136,6 +136,13 @@ func (db *DB) reseal(ctx context.Context) (ResealStats, error) {
 		if err != nil {
 			return err
 		}
+		if mark := b.seal.mark(); mark != nil {
+			if err := b.meta.Put(keySealMark, mark); err != nil {
+				return err
+			}
+		} else if err := b.meta.Delete(keySealMark); err != nil {
+			return err
+		}
 		for _, r := range certs {
 			if resealHook != nil {
 				resealHook(ctx, string(r.key))
@@ -176,6 +183,19 @@ func (e *Etcd) reseal(ctx context.Context) (ResealStats, error) {
 	if e.readOnly {
 		return st, fmt.Errorf("%s: %w", e.loc, ErrReadOnly)
 	}
+	// Sealing: mark the store first, so that from now on no write puts a
+	// key in plaintext or under another key. Unsealing: unmark it last.
+	// First check that every key opens, so that a wrong key changes
+	// nothing, not even the mark.
+	if err := e.checkAllKeys(ctx); err != nil {
+		return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
+	}
+	mark := e.seal.mark()
+	if mark != nil {
+		if err := e.setSealMark(ctx, mark); err != nil {
+			return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
+		}
+	}
 	revs, err := e.Revisions(ctx)
 	if err != nil {
 		return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
@@ -202,7 +222,47 @@ func (e *Etcd) reseal(ctx context.Context) (ResealStats, error) {
 			return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
 		}
 	}
+	if mark == nil {
+		if err := e.setSealMark(ctx, nil); err != nil {
+			return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
+		}
+	}
 	return st, nil
+}
+
+// checkAllKeys fails when a key of the store stays sealed.
+func (e *Etcd) checkAllKeys(ctx context.Context) error {
+	certs, err := e.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range certs {
+		if _, err := checkKeys(c); err != nil {
+			return err
+		}
+	}
+	accts, err := e.ListAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if _, err := checkAccountKey(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setSealMark writes the seal mark, or removes it when mark is nil.
+func (e *Etcd) setSealMark(ctx context.Context, mark []byte) error {
+	op := clientv3.OpDelete(e.sealMarkKey())
+	if mark != nil {
+		op = clientv3.OpPut(e.sealMarkKey(), string(mark))
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	_, err := e.cli.Do(rctx, op)
+	cancel()
+	return e.classify(ctx, err)
 }
 
 // resealCert rewrites one record, reading it again when another writer

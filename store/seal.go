@@ -316,3 +316,47 @@ func GenerateSealKeyFile(path string) error {
 	}
 	return nil
 }
+
+// The seal mark: while a store is sealed, its meta data holds the id of
+// the store key that sealed it (set by [Reseal] with a SealKey, removed
+// by one without). Writes check it, so that a process without the key
+// cannot put a private key in plaintext into a sealed store, nor one
+// with another key seal keys the store key does not open.
+
+// checkWrite refuses a write to a store whose seal mark is mark (nil:
+// not sealed) of a record that holds plaintext keys (plain) or is written
+// with another key.
+func (s *sealer) checkWrite(mark []byte, plain bool) error {
+	if mark == nil {
+		return nil
+	}
+	if s == nil || s.write == nil {
+		if plain {
+			return fmt.Errorf("refusing to write a private key in plaintext to a sealed store: %w", ErrSealed)
+		}
+		return nil
+	}
+	if !bytes.Equal(mark, s.write.id[:]) {
+		return fmt.Errorf("%w (the store is sealed by the key with id %s)", ErrWrongKey, hex.EncodeToString(mark))
+	}
+	return nil
+}
+
+// certHasPlainKey reports whether a version of c holds a key in
+// plaintext.
+func certHasPlainKey(c *Certificate) bool {
+	for _, v := range c.Versions {
+		if v.KeyPEM != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// mark is the seal mark that s sets: its write key's id, nil for none.
+func (s *sealer) mark() []byte {
+	if s == nil || s.write == nil {
+		return nil
+	}
+	return bytes.Clone(s.write.id[:])
+}

@@ -599,3 +599,54 @@ func TestGenerateSealKeyFile(t *testing.T) {
 		t.Fatal("a 16-byte store key was accepted")
 	}
 }
+
+// Once a store is sealed, a process without the key cannot write a key in
+// plaintext into it, nor one with another key seal keys under that key;
+// records without plaintext keys are still written. Unsealed, plaintext
+// writes are accepted again.
+func TestSeal_MarkRefusesPlaintextWrites(t *testing.T) {
+	forBackends(t, func(t *testing.T, sb sealBackend) {
+		ctx := testCtx(t)
+		k1, k2 := newSealKeyBytes(t), newSealKeyBytes(t)
+		f := fill(t, sb.open(t, nil), 1)
+		if _, err := Reseal(ctx, sb.open(t, &Options{SealKey: k1})); err != nil {
+			t.Fatal(err)
+		}
+		nokey, wrong := sb.open(t, nil), sb.open(t, &Options{SealKey: k2})
+		gen0, _ := nokey.Generation(ctx)
+		fresh := &Certificate{Name: "fresh.example", Versions: []Version{{Seq: 1, KeyPEM: newKeyPEM(t)}}, Active: 1}
+		if err := nokey.Put(ctx, fresh.Clone()); !errors.Is(err, ErrSealed) {
+			t.Fatalf("plaintext key into a sealed store: %v, want ErrSealed", err)
+		}
+		acct := &Account{Directory: "https://127.0.0.1:14000/dir", Email: "new@example.com", KeyPEM: newKeyPEM(t)}
+		if err := nokey.PutAccount(ctx, acct); !errors.Is(err, ErrSealed) {
+			t.Fatalf("plaintext account key into a sealed store: %v, want ErrSealed", err)
+		}
+		if err := wrong.Put(ctx, fresh.Clone()); !errors.Is(err, ErrWrongKey) {
+			t.Fatalf("another key into a sealed store: %v, want ErrWrongKey", err)
+		}
+		if gen, _ := nokey.Generation(ctx); gen != gen0 {
+			t.Fatalf("refused writes wrote: generation %d -> %d", gen0, gen)
+		}
+		if _, err := nokey.Get(ctx, fresh.Name); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("refused record: %v", err)
+		}
+		// A record read without the key (its keys sealed) is written back.
+		c, _ := nokey.Get(ctx, f.certs[0].Name)
+		c.Renewal.Reason = "edited"
+		if err := nokey.Put(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.open(t, &Options{SealKey: k1}).Put(ctx, fresh.Clone()); err != nil {
+			t.Fatal(err)
+		}
+		// Unsealed: plaintext writes are fine again.
+		if _, err := Reseal(ctx, sb.open(t, &Options{UnsealKeys: [][]byte{k1}})); err != nil {
+			t.Fatal(err)
+		}
+		if err := nokey.PutAccount(ctx, acct); err != nil {
+			t.Fatalf("plaintext write after unsealing: %v", err)
+		}
+		verifyUsable(t, nokey, f)
+	})
+}
