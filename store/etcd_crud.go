@@ -606,7 +606,11 @@ func (e *Etcd) GetShared(ctx context.Context, key string) ([]byte, uint64, error
 	if len(resp.Kvs) == 0 {
 		return nil, 0, fmt.Errorf("shared %s: %w", key, ErrNotFound)
 	}
-	return resp.Kvs[0].Value, uint64(resp.Kvs[0].ModRevision), nil
+	val, err := e.seal.openShared(key, resp.Kvs[0].Value)
+	if err != nil {
+		return nil, 0, fmt.Errorf("shared %s: reading: %w", key, err)
+	}
+	return val, uint64(resp.Kvs[0].ModRevision), nil
 }
 
 // PutShared writes value at key if its revision is rev (0: absent). A ttl
@@ -623,6 +627,7 @@ func (e *Etcd) PutShared(ctx context.Context, key string, value []byte, rev uint
 		return 0, fmt.Errorf("%s: %w", e.loc, ErrReadOnly)
 	}
 	k := e.sharedKey(key)
+	value = e.seal.sealShared(key, value)
 	var opts []clientv3.OpOption
 	var lease clientv3.LeaseID
 	if ttl > 0 {

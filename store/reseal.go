@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -17,6 +18,8 @@ type ResealStats struct {
 	Certificates, Accounts int
 	// Keys are the private keys in the records rewritten.
 	Keys int
+	// Shared are the shared values (session ticket keys...) rewritten.
+	Shared int
 	// Unchanged are the records (certificates and accounts) that were in
 	// the asked form already.
 	Unchanged int
@@ -26,7 +29,8 @@ type ResealStats struct {
 var resealHook func(ctx context.Context, name string)
 
 // Reseal rewrites every private key of b (every version of every
-// certificate, every account) in the form b's options ask for: sealed with
+// certificate, every account) and every shared value in the form b's
+// options ask for: sealed with
 // [Options.SealKey] when it is set, in plaintext when it is not. Keys are
 // opened with SealKey or one of [Options.UnsealKeys]; a key none of them
 // opens stops Reseal with an error wrapping [ErrSealed], [ErrWrongKey] or
@@ -154,6 +158,9 @@ func (db *DB) reseal(ctx context.Context) (ResealStats, error) {
 				return err
 			}
 		}
+		if err := b.resealShared(db.now(), &st); err != nil {
+			return err
+		}
 		for _, r := range accts {
 			if resealHook != nil {
 				resealHook(ctx, string(r.key))
@@ -222,6 +229,9 @@ func (e *Etcd) reseal(ctx context.Context) (ResealStats, error) {
 			return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
 		}
 	}
+	if err := e.resealShared(ctx, &st, false); err != nil {
+		return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
+	}
 	if mark == nil {
 		if err := e.setSealMark(ctx, nil); err != nil {
 			return st, fmt.Errorf("store %s: resealing: %w", e.loc, err)
@@ -250,7 +260,7 @@ func (e *Etcd) checkAllKeys(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return e.resealShared(ctx, nil, true)
 }
 
 // setSealMark writes the seal mark, or removes it when mark is nil.
@@ -373,4 +383,77 @@ func (e *Etcd) resealAccount(ctx context.Context, key string, st *ResealStats) e
 		}
 	}
 	return fmt.Errorf("account %q: gave up after %d attempts: %w", key, updateAttempts, ErrConflict)
+}
+
+// resealShared rewrites the shared values of a bbolt store, keeping their
+// revisions and expiry.
+func (b *buckets) resealShared(now time.Time, st *ResealStats) error {
+	sb := b.meta.Tx().Bucket(bucketShared)
+	if sb == nil {
+		return nil
+	}
+	type rewrite struct{ key, data []byte }
+	var todo []rewrite
+	err := sb.ForEach(func(k, v []byte) error {
+		val, _, ok := decodeShared(v, now)
+		if !ok {
+			return nil // expired: dropped by the next DeleteShared
+		}
+		plain, err := b.seal.openShared(string(k), val)
+		if err != nil {
+			return fmt.Errorf("shared %s: %w", k, err)
+		}
+		data := append(bytes.Clone(v[:16]), b.seal.sealShared(string(k), plain)...)
+		if !bytes.Equal(data, v) {
+			todo = append(todo, rewrite{bytes.Clone(k), data})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range todo {
+		if err := sb.Put(r.key, r.data); err != nil {
+			return err
+		}
+		st.Shared++
+		b.dropped = true // wipe the old forms
+	}
+	return nil
+}
+
+// resealShared rewrites the shared values of an etcd store, each compared
+// on its revision, keeping its lease.
+func (e *Etcd) resealShared(ctx context.Context, st *ResealStats, check bool) error {
+	p := e.pfx + "shared/"
+	rctx, cancel := e.reqCtx(ctx)
+	resp, err := e.cli.Get(rctx, p, clientv3.WithPrefix())
+	cancel()
+	if err != nil {
+		return e.classify(ctx, err)
+	}
+	for _, kv := range resp.Kvs {
+		key := strings.TrimPrefix(string(kv.Key), p)
+		plain, err := e.seal.openShared(key, kv.Value)
+		if err != nil {
+			return fmt.Errorf("shared %s: %w", key, err)
+		}
+		data := e.seal.sealShared(key, plain)
+		if check || bytes.Equal(data, kv.Value) {
+			continue
+		}
+		rctx, cancel := e.reqCtx(ctx)
+		tr, err := e.cli.Txn(rctx).If(clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)).
+			Then(clientv3.OpPut(string(kv.Key), string(data), clientv3.WithIgnoreLease())).Commit()
+		cancel()
+		if err != nil {
+			return e.classify(ctx, err)
+		}
+		if tr.Succeeded {
+			st.Shared++
+		}
+		// Otherwise it was written meanwhile (by a node with the new key, in
+		// the new form; run Reseal again if some node has none).
+	}
+	return nil
 }

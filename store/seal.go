@@ -360,3 +360,29 @@ func (s *sealer) mark() []byte {
 	}
 	return bytes.Clone(s.write.id[:])
 }
+
+// Shared values ([Shared]) are sealed too when the store has a key: the
+// session ticket keys of a fleet are secrets. A sealed shared value is
+// stored as 0x00 followed by a sealed value, the shared key named in the
+// associated data; no plaintext value starts with a zero byte (they are
+// JSON or text), so values written before sealing still read.
+
+// sharedAAD is the associated data of the shared value at key.
+func sharedAAD(key string) []byte { return []byte("certctl shared\x00" + key) }
+
+// sealShared is the stored form of a shared value.
+func (s *sealer) sealShared(key string, value []byte) []byte {
+	if s == nil || s.write == nil {
+		return value
+	}
+	return append([]byte{0}, s.seal(value, sharedAAD(key))...)
+}
+
+// openShared is the value of a stored shared value; an error wraps
+// [ErrSealed], [ErrWrongKey] or [ErrSealDamaged].
+func (s *sealer) openShared(key string, stored []byte) ([]byte, error) {
+	if len(stored) == 0 || stored[0] != 0 {
+		return stored, nil
+	}
+	return s.open(stored[1:], sharedAAD(key))
+}

@@ -650,3 +650,54 @@ func TestSeal_MarkRefusesPlaintextWrites(t *testing.T) {
 		verifyUsable(t, nokey, f)
 	})
 }
+
+// Shared values (a fleet's session ticket keys) are sealed too, and
+// converted by Reseal.
+func TestSeal_SharedValues(t *testing.T) {
+	forBackends(t, func(t *testing.T, sb sealBackend) {
+		ctx := testCtx(t)
+		k1, k2 := newSealKeyBytes(t), newSealKeyBytes(t)
+		secret := []byte(`{"keys":[{"created":1,"key":"c2VjcmV0IHRpY2tldCBrZXkgbWF0ZXJpYWwgMzJieXRlcw=="}]}`)
+		plainKey := []byte("acme-http/token: plaintext before sealing")
+		if _, err := sb.open(t, nil).PutShared(ctx, "acme-http/tok", plainKey, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		s := sb.open(t, &Options{SealKey: k1})
+		if _, err := s.PutShared(ctx, "tls-session-tickets", secret, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(sb.raw(t), []byte("c2VjcmV0IHRpY2tldCBr")) {
+			t.Fatal("a shared value is stored in plaintext under a store key")
+		}
+		for _, o := range []*Options{{SealKey: k1}, {UnsealKeys: [][]byte{k1}}} {
+			if v, _, err := sb.open(t, o).GetShared(ctx, "tls-session-tickets"); err != nil || !bytes.Equal(v, secret) {
+				t.Fatalf("GetShared with the key: %q, %v", v, err)
+			}
+		}
+		if _, _, err := sb.open(t, nil).GetShared(ctx, "tls-session-tickets"); !errors.Is(err, ErrSealed) {
+			t.Fatalf("GetShared without the key: %v, want ErrSealed", err)
+		}
+		if _, _, err := sb.open(t, &Options{SealKey: k2}).GetShared(ctx, "tls-session-tickets"); !errors.Is(err, ErrWrongKey) {
+			t.Fatalf("GetShared with a wrong key: %v, want ErrWrongKey", err)
+		}
+		if v, _, err := s.GetShared(ctx, "acme-http/tok"); err != nil || !bytes.Equal(v, plainKey) {
+			t.Fatalf("a value written before sealing: %q, %v", v, err)
+		}
+		st, err := Reseal(ctx, sb.open(t, &Options{SealKey: k2, UnsealKeys: [][]byte{k1}}))
+		if err != nil || st.Shared != 2 {
+			t.Fatalf("rekey: %+v, %v", st, err)
+		}
+		if bytes.Contains(sb.raw(t), plainKey) {
+			t.Fatal("a shared value stayed in plaintext after rekeying")
+		}
+		if v, _, err := sb.open(t, &Options{SealKey: k2}).GetShared(ctx, "tls-session-tickets"); err != nil || !bytes.Equal(v, secret) {
+			t.Fatalf("after rekey: %q, %v", v, err)
+		}
+		if _, err := Reseal(ctx, sb.open(t, &Options{UnsealKeys: [][]byte{k2}})); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, err := sb.open(t, nil).GetShared(ctx, "tls-session-tickets"); err != nil || !bytes.Equal(v, secret) {
+			t.Fatalf("after unseal: %q, %v", v, err)
+		}
+	})
+}
