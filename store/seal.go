@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -385,4 +386,27 @@ func (s *sealer) openShared(key string, stored []byte) ([]byte, error) {
 		return stored, nil
 	}
 	return s.open(stored[1:], sharedAAD(key))
+}
+
+// SealKeyCredential is the name of the systemd credential
+// (LoadCredential=certctl-store-key:/etc/certctl/store.key) that holds the
+// store key.
+const SealKeyCredential = "certctl-store-key"
+
+// SealKeyFromEnv reads the store key the way certctl does when no
+// --store-key-file is given: from the file named by CERTCTL_STORE_KEY_FILE,
+// else from the systemd credential [SealKeyCredential] in
+// $CREDENTIALS_DIRECTORY when it exists. It returns nil when neither is
+// set. getenv is os.Getenv, or a stand-in in tests.
+func SealKeyFromEnv(getenv func(string) string) ([]byte, error) {
+	if f := getenv("CERTCTL_STORE_KEY_FILE"); f != "" {
+		return ReadSealKeyFile(f)
+	}
+	if dir := getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		p := filepath.Join(dir, SealKeyCredential)
+		if _, err := os.Lstat(p); err == nil {
+			return ReadSealKeyFile(p)
+		}
+	}
+	return nil, nil
 }

@@ -701,3 +701,30 @@ func TestSeal_SharedValues(t *testing.T) {
 		}
 	})
 }
+
+func TestSealKeyFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	if err := GenerateSealKeyFile(filepath.Join(dir, SealKeyCredential)); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.key")
+	if err := GenerateSealKeyFile(other); err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := ReadSealKeyFile(filepath.Join(dir, SealKeyCredential))
+	want, _ := ReadSealKeyFile(other)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if k, err := SealKeyFromEnv(env(nil)); k != nil || err != nil {
+		t.Fatalf("no key: %x, %v", k, err)
+	}
+	if k, err := SealKeyFromEnv(env(map[string]string{"CREDENTIALS_DIRECTORY": dir})); err != nil || !bytes.Equal(k, cred) {
+		t.Fatalf("credential: %v", err)
+	}
+	if k, err := SealKeyFromEnv(env(map[string]string{"CREDENTIALS_DIRECTORY": t.TempDir()})); k != nil || err != nil {
+		t.Fatalf("credentials without the key: %x, %v", k, err)
+	}
+	k, err := SealKeyFromEnv(env(map[string]string{"CREDENTIALS_DIRECTORY": dir, "CERTCTL_STORE_KEY_FILE": other}))
+	if err != nil || !bytes.Equal(k, want) {
+		t.Fatalf("the variable first: %v", err)
+	}
+}

@@ -28,7 +28,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	db, err := store.Open(*path, nil)
+	// The store key, if the store is sealed: CERTCTL_STORE_KEY_FILE or the
+	// systemd credential certctl-store-key, as certctl reads it.
+	key, err := store.SealKeyFromEnv(os.Getenv)
+	if err != nil {
+		log.Error("store key", "err", err)
+		os.Exit(1)
+	}
+	db, err := store.Open(*path, &store.Options{SealKey: key})
 	if err != nil {
 		log.Error("opening store", "err", err)
 		os.Exit(1)

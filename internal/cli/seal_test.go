@@ -110,6 +110,16 @@ func TestCLI_StoreSeal_Lifecycle(t *testing.T) {
 				t.Fatalf("renew without the key: exit %d\n%s\n%s", code, out, errs)
 			}
 			wantOneLine(t, "renew without the key", code, errs, cli.ExitUsage)
+			code, _, errs = h.run("revoke", "seal.example")
+			wantOneLine(t, "revoke without the key", code, errs, cli.ExitUsage, "store is sealed")
+			code, out, errs = h.run("--email", "other@example.com", "issue", "-d", "other.example", "--http-addr", h.httpAddr(), "--agree-tos", "--output", "json")
+			if code != cli.ExitUsage || !strings.Contains(out, `"error_kind": "store_sealed"`) {
+				t.Fatalf("issue with a new account without the key: exit %d\n%s\n%s", code, out, errs)
+			}
+			if l := h.list(); len(l) != 1 {
+				t.Fatalf("a refused issue left a record: %v", l)
+			}
+			h.mustRun("configure", "seal.example", "--http-addr", h.httpAddr())
 			code, _, errs = h.run("--store-key-file", key2, "export", "seal.example", "--dir", filepath.Join(dir, "x"))
 			wantOneLine(t, "export with a wrong key", code, errs, cli.ExitUsage, "wrong store key")
 			code, _, errs = h.run("store", "unseal")

@@ -3,8 +3,6 @@ package cli
 import (
 	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -14,42 +12,26 @@ import (
 // credentialName is the systemd credential (LoadCredential=) that holds
 // the store key; it is picked up from $CREDENTIALS_DIRECTORY when no key
 // file is given.
-const credentialName = "certctl-store-key"
+const credentialName = store.SealKeyCredential
 
-// storeKeyPath is the file the store key is read from: --store-key-file,
-// CERTCTL_STORE_KEY_FILE, or the systemd credential when it exists; ""
-// when there is none.
-func (g *globals) storeKeyPath() string {
-	if g.storeKeyFile != "" {
-		return g.storeKeyFile
-	}
-	if f := g.deps.Getenv("CERTCTL_STORE_KEY_FILE"); f != "" {
-		return f
-	}
-	if dir := g.deps.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
-		p := filepath.Join(dir, credentialName)
-		if _, err := os.Lstat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// storeKey reads the store key once; nil when none is given. A key file
-// that is missing, unreadable, readable by other users or not a key is
-// bad input (exit 2).
+// storeKey reads the store key once: --store-key-file, else as
+// store.SealKeyFromEnv does (CERTCTL_STORE_KEY_FILE, else the systemd
+// credential when present); nil when none is given. A key file that is
+// missing, unreadable, readable by other users or not a key is bad input
+// (exit 2).
 func (g *globals) storeKey() ([]byte, error) {
 	if g.storeKeyRead {
 		return g.storeKeyBytes, nil
 	}
-	p := g.storeKeyPath()
-	if p == "" {
-		g.storeKeyRead = true
-		return nil, nil
+	var k []byte
+	var err error
+	if g.storeKeyFile != "" {
+		k, err = store.ReadSealKeyFile(g.storeKeyFile)
+	} else {
+		k, err = store.SealKeyFromEnv(g.deps.Getenv)
 	}
-	k, err := readKeyFile(p)
 	if err != nil {
-		return nil, err
+		return nil, keyFileError(err)
 	}
 	g.storeKeyBytes, g.storeKeyRead = k, true
 	return k, nil
@@ -59,12 +41,18 @@ func (g *globals) storeKey() ([]byte, error) {
 func readKeyFile(p string) ([]byte, error) {
 	k, err := store.ReadSealKeyFile(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, refusef("store key %s: no such file (create one with certctl store keygen %s)", p, p)
-		}
-		return nil, refusef("%s", oneLine(err))
+		return nil, keyFileError(err)
 	}
 	return k, nil
+}
+
+// keyFileError is a key file's failure as bad input, in one line.
+func keyFileError(err error) error {
+	var pe *fs.PathError
+	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+		return refusef("store key %s: no such file (create one with certctl store keygen %s)", pe.Path, pe.Path)
+	}
+	return refusef("%s", oneLine(err))
 }
 
 // NewCmdStoreKeygen returns `certctl store keygen`.
