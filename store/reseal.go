@@ -140,6 +140,10 @@ func (db *DB) reseal(ctx context.Context) (ResealStats, error) {
 		if err != nil {
 			return err
 		}
+		// Always wipe the free pages, even when nothing was left to
+		// convert: a conversion killed between its commit and its wipe left
+		// the old forms there, and running it again clears them.
+		b.dropped = true
 		if mark := b.seal.mark(); mark != nil {
 			if err := b.meta.Put(keySealMark, mark); err != nil {
 				return err
