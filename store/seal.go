@@ -20,13 +20,14 @@ import (
 // Private keys sealed at rest.
 //
 // With a store key ([Options.SealKey]) every private key is written sealed
-// with AES-256-GCM, its record named in the associated data, so that a
-// sealed key copied into another record (or another version of the same
-// one) does not open. The nonce is synthetic: an HMAC-SHA256, under a key
-// of its own, of the associated data and the plaintext. Sealing the same
-// key in the same place therefore gives the same bytes, so rewriting a
-// record (a renewal attempt, a reseal run again) leaves its keys as they
-// were, and two different values never share a nonce. A sealed key is
+// with AES-256-GCM (its key derived from the store key with HKDF-SHA256),
+// its record named in the associated data, so that a sealed key copied
+// into another record (or another version of the same one) does not open.
+// The nonce is synthetic: an HMAC-SHA256, under another derived key, of
+// the associated data and the plaintext. Sealing the same key in the same
+// place therefore gives the same bytes, so rewriting a record (a renewal
+// attempt, a reseal run again) leaves its keys as they were; two different
+// values share a nonce only with the odds of a 96-bit collision. A sealed key is
 // stored, instead of the plaintext key_pem, as key_sealed:
 //
 //	"csk" 0x01 | key id (8 bytes) | nonce (12 bytes) | ciphertext and tag
