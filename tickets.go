@@ -32,10 +32,10 @@ const SessionTicketsKey = "tls-session-tickets"
 // Refresh intervals old, so that every node has read it before it sees a
 // ticket made with it, and decrypts with any key of the set.
 //
-// The keys are secrets that can decrypt recorded sessions: they live in the
-// store in the clear, like the certificates' private keys, until sealing at
-// rest (issue 10) covers the shared values too. Restrict access to the store
-// accordingly.
+// The keys are secrets that can decrypt recorded sessions. With a store key
+// ([store.Options.SealKey]) they are sealed at rest like the certificates'
+// private keys, and every node then needs that key to read them; without
+// one they are in the clear: restrict access to the store accordingly.
 //
 // Set the fields before the first Update; zero values are documented per
 // field. A SessionTickets is safe for concurrent use.

@@ -90,7 +90,7 @@ func (a *Accounts) client(ctx context.Context, directory, email string) (*acme.C
 	sa, err := a.Store.GetAccount(ctx, directory, email)
 	switch {
 	case err == nil:
-		if acct, err = acme.LoadAccount(email, sa.KeyPEM, sa.URI); err != nil {
+		if acct, err = loadAccount(email, sa); err != nil {
 			return nil, err
 		}
 	case errors.Is(err, store.ErrNotFound):
@@ -126,7 +126,7 @@ func (a *Accounts) registerOnce(ctx context.Context, cfg acme.Config, email stri
 	switch {
 	case err == nil:
 		logOrDiscard(a.Logger).Info("account registered by another process", "directory", cfg.Directory, "email", email)
-		return acme.LoadAccount(email, sa.KeyPEM, sa.URI)
+		return loadAccount(email, sa)
 	case errors.Is(err, store.ErrNotFound):
 		return a.register(ctx, cfg, email)
 	}
@@ -181,4 +181,14 @@ func logOrDiscard(l *slog.Logger) *slog.Logger {
 		return l
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// loadAccount makes a stored account usable; its key may be sealed
+// ([store.ErrSealed], [store.ErrWrongKey]).
+func loadAccount(email string, sa *store.Account) (*acme.Account, error) {
+	key, err := sa.Key()
+	if err != nil {
+		return nil, err
+	}
+	return acme.LoadAccount(email, key, sa.URI)
 }

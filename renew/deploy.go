@@ -67,7 +67,12 @@ func (s *Service) deploy(ctx context.Context, c *store.Certificate) (export.Expo
 		}
 		t := export.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, ReloadCmd: b.ReloadCmd}
 		if b.Dir != "" || b.PFX != "" {
-			out, err := export.Export(c.Name, v.CertPEM, v.ChainPEM, v.KeyPEM, t)
+			key, err := v.Key()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
+				continue
+			}
+			out, err := export.Export(c.Name, v.CertPEM, v.ChainPEM, key, t)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
 				continue

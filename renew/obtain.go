@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/internal/certpem"
 	"github.com/certctl/certctl/store"
 )
 
@@ -279,10 +280,12 @@ func leafNames(v *store.Version) []string {
 	return leaf.DNSNames
 }
 
+// parseLeaf parses v's leaf certificate; its key is not needed (and may
+// be sealed).
 func parseLeaf(v *store.Version) (*x509.Certificate, error) {
-	pc, err := acme.ParseCertificate(v.CertPEM, v.KeyPEM)
+	chain, err := certpem.ParseChain(v.CertPEM)
 	if err != nil {
 		return nil, err
 	}
-	return pc.Leaf, nil
+	return chain[0], nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ var (
 
 	keySchema     = []byte("schema")
 	keyGeneration = []byte("generation")
+	keySealMark   = []byte("seal") // the store key's id while the store is sealed (see sealMark)
 )
 
 // allBuckets lists every bucket a store has.
@@ -36,6 +38,7 @@ type buckets struct {
 	// trimmed version, a deleted record, a replaced account key): the
 	// transaction then wipes the pages it freed.
 	dropped bool
+	seal    *sealer
 }
 
 // load fetches the buckets of tx and checks the schema.
@@ -47,6 +50,7 @@ func (db *DB) load(tx *bolt.Tx) (*buckets, error) {
 		due:      tx.Bucket(bucketDue),
 		next:     tx.Bucket(bucketNext),
 		accounts: tx.Bucket(bucketAccounts),
+		seal:     db.seal,
 	}
 	if err := db.checkSchema(b.meta); err != nil {
 		return nil, err
@@ -105,7 +109,7 @@ func (b *buckets) cert(name string) (*Certificate, error) {
 // decode unmarshals a stored record (copying it out of the mmap) and sets
 // its revision.
 func (b *buckets) decode(name string, v []byte) (*Certificate, error) {
-	return decodeCert(name, v, b.revision(name))
+	return decodeCert(b.seal, name, v, b.revision(name))
 }
 
 // The encodings below are shared by both backends: a record or an account
@@ -113,34 +117,50 @@ func (b *buckets) decode(name string, v []byte) (*Certificate, error) {
 
 // encodeCert prepares the stored form of c written at now: a copy with its
 // versions trimmed to [MaxVersions], Created set when zero and Updated set
-// to now, and that copy's JSON. c itself is not changed.
-func encodeCert(c *Certificate, now time.Time) (rec Certificate, data []byte, err error) {
+// to now, and that copy's JSON with its private keys sealed when s has a
+// write key. c itself is not changed.
+func encodeCert(s *sealer, c *Certificate, now time.Time) (rec Certificate, data []byte, err error) {
 	if err := c.validate(); err != nil {
 		return rec, nil, err
 	}
 	rec = *c
-	if len(rec.Versions) > MaxVersions {
-		rec.Versions = append([]Version(nil), c.Versions...)
-		rec.trimVersions()
-	}
+	rec.Versions = slices.Clone(c.Versions)
+	rec.trimVersions()
 	now = now.UTC()
 	if rec.Created.IsZero() {
 		rec.Created = now
 	}
 	rec.Updated = now
-	data, err = json.Marshal(&rec)
-	if err != nil {
-		return rec, nil, fmt.Errorf("%s: encoding record: %w", c.Name, err)
+	data, err = marshalCert(s, &rec)
+	return rec, data, err
+}
+
+// marshalCert is the JSON of rec as stored, its private keys sealed when s
+// has a write key.
+func marshalCert(s *sealer, rec *Certificate) ([]byte, error) {
+	stored := *rec
+	stored.Versions = slices.Clone(rec.Versions)
+	for i := range stored.Versions {
+		v := &stored.Versions[i]
+		v.KeyPEM, v.SealedKey = s.storedKey(v.KeyPEM, v.SealedKey, certAAD(rec.Name, v.Seq))
 	}
-	return rec, data, nil
+	data, err := json.Marshal(&stored)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encoding record: %w", rec.Name, err)
+	}
+	return data, nil
 }
 
 // decodeCert unmarshals a stored record into a new Certificate with the
-// given revision.
-func decodeCert(name string, v []byte, rev uint64) (*Certificate, error) {
+// given revision, opening its sealed keys with s where it can.
+func decodeCert(s *sealer, name string, v []byte, rev uint64) (*Certificate, error) {
 	c := new(Certificate)
 	if err := json.Unmarshal(v, c); err != nil {
 		return nil, fmt.Errorf("%s: decoding record: %w: %w", name, ErrCorrupt, err)
+	}
+	for i := range c.Versions {
+		ver := &c.Versions[i]
+		ver.KeyPEM, ver.SealedKey, ver.keyErr = s.openKey(ver.KeyPEM, ver.SealedKey, certAAD(c.Name, ver.Seq))
 	}
 	c.Revision = rev
 	return c, nil
@@ -152,8 +172,9 @@ func accountSubject(directory, email string) string {
 }
 
 // encodeAccount prepares the stored form of a: a copy with Created set to
-// now when zero, and its JSON. a itself is not changed.
-func encodeAccount(a *Account, now time.Time) (rec Account, data []byte, err error) {
+// now when zero, and its JSON with its key sealed when s has a write key.
+// a itself is not changed.
+func encodeAccount(s *sealer, a *Account, now time.Time) (rec Account, data []byte, err error) {
 	subject := accountSubject(a.Directory, a.Email)
 	if a.Directory == "" || strings.IndexByte(a.Directory, 0) >= 0 {
 		return rec, nil, fmt.Errorf("%s: directory must be a non-empty URL: %w", subject, ErrInvalidRecord)
@@ -162,19 +183,29 @@ func encodeAccount(a *Account, now time.Time) (rec Account, data []byte, err err
 	if rec.Created.IsZero() {
 		rec.Created = now.UTC()
 	}
-	data, err = json.Marshal(&rec)
-	if err != nil {
-		return rec, nil, fmt.Errorf("%s: encoding: %w", subject, err)
-	}
-	return rec, data, nil
+	data, err = marshalAccount(s, &rec)
+	return rec, data, err
 }
 
-// decodeAccount unmarshals a stored account; key names it in errors.
-func decodeAccount(key string, v []byte) (*Account, error) {
+// marshalAccount is the JSON of rec as stored (see marshalCert).
+func marshalAccount(s *sealer, rec *Account) ([]byte, error) {
+	stored := *rec
+	stored.KeyPEM, stored.SealedKey = s.storedKey(rec.KeyPEM, rec.SealedKey, accountAAD(rec.Directory, rec.Email))
+	data, err := json.Marshal(&stored)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encoding: %w", accountSubject(rec.Directory, rec.Email), err)
+	}
+	return data, nil
+}
+
+// decodeAccount unmarshals a stored account, opening its key with s where
+// it can; key names it in errors.
+func decodeAccount(s *sealer, key string, v []byte) (*Account, error) {
 	a := new(Account)
 	if err := json.Unmarshal(v, a); err != nil {
 		return nil, fmt.Errorf("account %q: decoding: %w", key, err)
 	}
+	a.KeyPEM, a.SealedKey, a.keyErr = s.openKey(a.KeyPEM, a.SealedKey, accountAAD(a.Directory, a.Email))
 	return a, nil
 }
 

@@ -104,7 +104,7 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 // c.Revision, c.Updated (and c.Created if zero) and trims c.Versions to
 // [MaxVersions]; on failure c is unchanged.
 func (db *DB) Put(ctx context.Context, c *Certificate) error {
-	rec, data, err := encodeCert(c, db.now())
+	rec, data, err := encodeCert(db.seal, c, db.now())
 	if err != nil {
 		return err
 	}
@@ -112,6 +112,9 @@ func (db *DB) Put(ctx context.Context, c *Certificate) error {
 	err = db.update(ctx, func(b *buckets, gen uint64) error {
 		if stored := b.revision(c.Name); stored != c.Revision {
 			return fmt.Errorf("stored revision %d, caller has %d: %w", stored, c.Revision, ErrConflict)
+		}
+		if err := b.seal.checkWrite(b.meta.Get(keySealMark), certHasPlainKey(c)); err != nil {
+			return err
 		}
 		rev = gen
 		return b.write([]byte(c.Name), data, rec.Renewal.Next, gen)
@@ -164,7 +167,7 @@ func (db *DB) GetAccount(ctx context.Context, directory, email string) (*Account
 	err := db.view(ctx, func(b *buckets) (err error) {
 		k := accountKey(directory, email)
 		if v := b.accounts.Get(k); v != nil {
-			a, err = decodeAccount(string(k), v)
+			a, err = decodeAccount(b.seal, string(k), v)
 		}
 		return err
 	})
@@ -181,11 +184,14 @@ func (db *DB) GetAccount(ctx context.Context, directory, email string) (*Account
 // PutAccount creates or replaces the account for (a.Directory, a.Email),
 // setting a.Created when it is zero.
 func (db *DB) PutAccount(ctx context.Context, a *Account) error {
-	rec, data, err := encodeAccount(a, db.now())
+	rec, data, err := encodeAccount(db.seal, a, db.now())
 	if err != nil {
 		return err
 	}
 	err = db.update(ctx, func(b *buckets, _ uint64) error {
+		if err := b.seal.checkWrite(b.meta.Get(keySealMark), a.KeyPEM != nil); err != nil {
+			return err
+		}
 		key := accountKey(a.Directory, a.Email)
 		if dropsKeys(b.accounts.Get(key), data) {
 			b.dropped = true
@@ -203,7 +209,7 @@ func (db *DB) PutAccount(ctx context.Context, a *Account) error {
 func (db *DB) ListAccounts(ctx context.Context) ([]*Account, error) {
 	return collect(ctx, db, "listing accounts", func(b *buckets, add func(*Account)) error {
 		return b.accounts.ForEach(func(k, v []byte) error {
-			a, err := decodeAccount(string(k), v)
+			a, err := decodeAccount(b.seal, string(k), v)
 			if err != nil {
 				return err
 			}

@@ -22,6 +22,14 @@
 // fenced by the lock key ([ErrLockLost]). Errors caused by an etcd that
 // cannot be reached wrap [ErrUnreachable].
 //
+// Private keys (and shared values) can be sealed at rest with a store key
+// ([Options.SealKey], read with [ReadSealKeyFile] or [SealKeyFromEnv]):
+// AES-256-GCM bound to the record, in both backends; records stay readable
+// without the key, and [Version.Key] and [Account.Key] then fail with
+// [ErrSealed] (or [ErrWrongKey]). [Reseal] converts a store in place
+// (seal, unseal, rekey). A sealed store carries a seal mark (meta "seal";
+// P/meta/seal on etcd) that refuses plaintext writes without the key.
+//
 // A [DB] never keeps the database file open between calls: every operation
 // opens the file, runs one transaction and closes it again, so the CLI and a
 // running daemon share one store. Writes are compare-and-swap on a record's
@@ -35,7 +43,8 @@
 // buckets.go is the stored layout (buckets, due index, encodings); crud.go
 // reads and writes certificates and accounts; load.go is the batch loader;
 // lock.go holds the per-certificate locks; path.go the default store path;
-// shared.go the shared values. The etcd backend: etcd.go (opening, URLs,
+// shared.go the shared values; seal.go seals keys (both backends) and
+// reseal.go converts stores. The etcd backend: etcd.go (opening, URLs,
 // errors), etcd_crud.go (records, accounts, shared values), etcd_lock.go
 // (locks and fencing), etcd_watch.go. bbolt and etcd types never leave the
 // package.

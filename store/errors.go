@@ -54,3 +54,21 @@ var ErrCorrupt = errors.New("store file corrupted")
 // lock directory that is a link, belongs to another user or is writable by
 // others: using it would let another user redirect or block certctl.
 var ErrUnsafePath = errors.New("unsafe store path")
+
+// ErrSealed is returned when a private key is needed (to export it, to
+// serve it, to sign with it) but the store keeps it sealed and no store
+// key was given ([Options.SealKey]). Records stay readable without it.
+var ErrSealed = errors.New("store is sealed: give the store key")
+
+// ErrWrongKey is returned when a sealed private key is needed and the
+// store key given is not the one that sealed it.
+var ErrWrongKey = errors.New("wrong store key: it did not seal this key")
+
+// ErrSealDamaged is returned for a sealed private key that the right store
+// key does not open: it was damaged, or copied from another record or
+// version (a key is bound to its record).
+var ErrSealDamaged = errors.New("sealed key damaged or moved from another record")
+
+// ErrBadSealKey is returned for a store key that is not 32 bytes, raw, in
+// hex or in base64.
+var ErrBadSealKey = errors.New("invalid store key")

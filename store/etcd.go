@@ -63,6 +63,7 @@ type Etcd struct {
 	log        *slog.Logger
 	now        func() time.Time
 	readOnly   bool
+	seal       *sealer // nil without a store key
 
 	// beforeWrite, when set (by tests), runs between the reads of a write
 	// and its transaction.
@@ -230,6 +231,9 @@ func OpenEtcd(ctx context.Context, rawURL string, opts *Options) (*Etcd, error) 
 		readOnly: opts.ReadOnly,
 		gates:    make(map[string]chan struct{}),
 		held:     make(map[string]heldLock),
+	}
+	if e.seal, err = newSealer(opts); err != nil {
+		return nil, fmt.Errorf("store %s: %w", loc, err)
 	}
 	if e.dialTO <= 0 {
 		e.dialTO = DefaultDialTimeout

@@ -31,6 +31,7 @@ const (
 
 // Keys of the layout (see [Etcd]).
 func (e *Etcd) genKey() string             { return e.pfx + "meta/generation" }
+func (e *Etcd) sealMarkKey() string        { return e.pfx + "meta/seal" }
 func (e *Etcd) certKey(name string) string { return e.pfx + "certs/" + name }
 func (e *Etcd) revKey(name string) string  { return e.pfx + "revs/" + name }
 func (e *Etcd) nextKey(name string) string { return e.pfx + "next/" + name }
@@ -125,7 +126,7 @@ func (e *Etcd) getCerts(ctx context.Context, rev int64, names []string) ([]*Cert
 			if err != nil {
 				return nil, 0, fmt.Errorf("%s: %w", name, err)
 			}
-			c, err := decodeCert(name, kv.Value, r)
+			c, err := decodeCert(e.seal, name, kv.Value, r)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -199,7 +200,7 @@ func (e *Etcd) List(ctx context.Context) ([]*Certificate, error) {
 		if revs[name] == 0 {
 			return fmt.Errorf("%s: no revision: %w", name, ErrInvalidRecord)
 		}
-		c, err := decodeCert(name, kv.Value, revs[name])
+		c, err := decodeCert(e.seal, name, kv.Value, revs[name])
 		if err != nil {
 			return err
 		}
@@ -273,6 +274,8 @@ type writeState struct {
 	rev     uint64 // the record's revision, 0 if absent
 	revMod  int64  // its key's mod revision, 0 if absent
 	next    string // the record's due index time, "" if none
+	seal    []byte // the store's seal mark (see sealMark), nil if none
+	sealMod int64  // its key's mod revision, 0 if absent
 	lock    heldLock
 	fenced  bool // this Etcd holds the record's lock
 	lockNow *mvccpb.KeyValue
@@ -288,7 +291,7 @@ func (s *writeState) lockLost() bool {
 // revision, due time and lock key.
 func (e *Etcd) readState(ctx context.Context, name string) (*writeState, error) {
 	s := new(writeState)
-	ops := []clientv3.Op{clientv3.OpGet(e.genKey())}
+	ops := []clientv3.Op{clientv3.OpGet(e.genKey()), clientv3.OpGet(e.sealMarkKey())}
 	if name != "" {
 		e.mu.Lock()
 		s.lock, s.fenced = e.held[name]
@@ -312,18 +315,21 @@ func (e *Etcd) readState(ctx context.Context, name string) (*writeState, error) 
 		return nil, err
 	}
 	s.genMod = kv.ModRevision
+	if kv := first(resp, 1); kv != nil {
+		s.seal, s.sealMod = kv.Value, kv.ModRevision
+	}
 	if name == "" {
 		return s, nil
 	}
-	if kv := first(resp, 1); kv != nil {
+	if kv := first(resp, 2); kv != nil {
 		if s.rev, err = parseU64(kv.Value); err != nil {
 			return nil, err
 		}
 		s.revMod = kv.ModRevision
 	}
-	s.next = string(value(first(resp, 2)))
+	s.next = string(value(first(resp, 3)))
 	if s.fenced {
-		s.lockNow = first(resp, 3)
+		s.lockNow = first(resp, 4)
 	}
 	return s, nil
 }
@@ -351,7 +357,8 @@ func (e *Etcd) commit(ctx context.Context, name string, check func(*writeState) 
 		}
 		gen := s.gen + 1
 		genStr := strconv.FormatUint(gen, 10)
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(e.genKey()), "=", s.genMod)}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(e.genKey()), "=", s.genMod),
+			clientv3.Compare(clientv3.ModRevision(e.sealMarkKey()), "=", s.sealMod)}
 		var orElse []clientv3.Op
 		if name != "" {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(e.revKey(name)), "=", s.revMod))
@@ -420,7 +427,7 @@ func (e *Etcd) indexOps(name, old, next string) []clientv3.Op {
 // if zero) and trims c.Versions to [MaxVersions]; on failure c is
 // unchanged.
 func (e *Etcd) Put(ctx context.Context, c *Certificate) error {
-	rec, data, err := encodeCert(c, e.now())
+	rec, data, err := encodeCert(e.seal, c, e.now())
 	if err != nil {
 		return err
 	}
@@ -432,7 +439,7 @@ func (e *Etcd) Put(ctx context.Context, c *Certificate) error {
 		if s.rev != c.Revision {
 			return fmt.Errorf("stored revision %d, caller has %d: %w", s.rev, c.Revision, ErrConflict)
 		}
-		return nil
+		return e.seal.checkWrite(s.seal, certHasPlainKey(c))
 	}, func(s *writeState, gen string) []clientv3.Op {
 		return append(e.indexOps(c.Name, s.next, next),
 			clientv3.OpPut(e.certKey(c.Name), string(data)),
@@ -484,7 +491,7 @@ func (e *Etcd) GetAccount(ctx context.Context, directory, email string) (*Accoun
 	if len(resp.Kvs) == 0 {
 		return nil, fmt.Errorf("%s: %w", subject, ErrNotFound)
 	}
-	a, err := decodeAccount(k, resp.Kvs[0].Value)
+	a, err := decodeAccount(e.seal, k, resp.Kvs[0].Value)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading: %w", subject, err)
 	}
@@ -494,11 +501,13 @@ func (e *Etcd) GetAccount(ctx context.Context, directory, email string) (*Accoun
 // PutAccount creates or replaces the account for (a.Directory, a.Email),
 // setting a.Created when it is zero.
 func (e *Etcd) PutAccount(ctx context.Context, a *Account) error {
-	rec, data, err := encodeAccount(a, e.now())
+	rec, data, err := encodeAccount(e.seal, a, e.now())
 	if err != nil {
 		return err
 	}
-	_, err = e.commit(ctx, "", func(*writeState) error { return nil }, func(*writeState, string) []clientv3.Op {
+	_, err = e.commit(ctx, "", func(s *writeState) error {
+		return e.seal.checkWrite(s.seal, a.KeyPEM != nil)
+	}, func(*writeState, string) []clientv3.Op {
 		return []clientv3.Op{clientv3.OpPut(e.accountKey(a.Directory, a.Email), string(data))}
 	})
 	if err != nil {
@@ -512,7 +521,7 @@ func (e *Etcd) PutAccount(ctx context.Context, a *Account) error {
 func (e *Etcd) ListAccounts(ctx context.Context) ([]*Account, error) {
 	var out []*Account
 	_, err := e.rangePrefix(ctx, 0, e.pfx+"accounts/", etcdPageSmall, false, func(kv *mvccpb.KeyValue) error {
-		a, err := decodeAccount(string(kv.Key), kv.Value)
+		a, err := decodeAccount(e.seal, string(kv.Key), kv.Value)
 		if err != nil {
 			return err
 		}
@@ -572,7 +581,11 @@ func (e *Etcd) LoadActive(ctx context.Context, names []string) ([]ActivePEM, err
 			continue
 		}
 		if v := c.ActiveVersion(); v != nil {
-			out = append(out, ActivePEM{Name: c.Name, FullchainPEM: v.Fullchain(), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
+			a, err := activePEM(c, v)
+			if err != nil {
+				return nil, fmt.Errorf("loading certificates: %w", err)
+			}
+			out = append(out, a)
 		}
 	}
 	return out, nil
@@ -593,7 +606,11 @@ func (e *Etcd) GetShared(ctx context.Context, key string) ([]byte, uint64, error
 	if len(resp.Kvs) == 0 {
 		return nil, 0, fmt.Errorf("shared %s: %w", key, ErrNotFound)
 	}
-	return resp.Kvs[0].Value, uint64(resp.Kvs[0].ModRevision), nil
+	val, err := e.seal.openShared(key, resp.Kvs[0].Value)
+	if err != nil {
+		return nil, 0, fmt.Errorf("shared %s: reading: %w", key, err)
+	}
+	return val, uint64(resp.Kvs[0].ModRevision), nil
 }
 
 // PutShared writes value at key if its revision is rev (0: absent). A ttl
@@ -610,6 +627,7 @@ func (e *Etcd) PutShared(ctx context.Context, key string, value []byte, rev uint
 		return 0, fmt.Errorf("%s: %w", e.loc, ErrReadOnly)
 	}
 	k := e.sharedKey(key)
+	value = e.seal.sealShared(key, value)
 	var opts []clientv3.OpOption
 	var lease clientv3.LeaseID
 	if ttl > 0 {

@@ -92,7 +92,7 @@ func largestCert(t *testing.T) *Certificate {
 // (1.5 MiB by default), and etcd stores and returns it intact.
 func TestEtcd_LargestRecordFits(t *testing.T) {
 	c := largestCert(t)
-	_, data, err := encodeCert(c, t0)
+	_, data, err := encodeCert(nil, c, t0)
 	if err != nil {
 		t.Fatal(err)
 	}

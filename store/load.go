@@ -20,9 +20,20 @@ type ActivePEM struct {
 	Revision uint64
 }
 
+// activePEM is the active version v of c as LoadActive returns it; a key
+// that stays sealed is an error.
+func activePEM(c *Certificate, v *Version) (ActivePEM, error) {
+	key, err := v.Key()
+	if err != nil {
+		return ActivePEM{}, fmt.Errorf("%s: %w", c.Name, err)
+	}
+	return ActivePEM{Name: c.Name, FullchainPEM: v.Fullchain(), KeyPEM: key, Domains: c.Domains, Revision: c.Revision}, nil
+}
+
 // LoadActive reads the active versions of the certificates called names in
 // one read transaction, in the order of names. A name without a record or
-// without an active version is left out. The values are copied out of the
+// without an active version is left out; an active version whose key stays
+// sealed fails it ([ErrSealed], [ErrWrongKey]). The values are copied out of the
 // transaction: the caller owns them. It lets a hot-reload binder follow the
 // store without this package knowing the binder (the certctl package adapts
 // it).
@@ -38,7 +49,11 @@ func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, erro
 				continue
 			}
 			if v := c.ActiveVersion(); v != nil {
-				out = append(out, ActivePEM{Name: name, FullchainPEM: v.Fullchain(), KeyPEM: v.KeyPEM, Domains: c.Domains, Revision: c.Revision})
+				a, err := activePEM(c, v)
+				if err != nil {
+					return err
+				}
+				out = append(out, a)
 			}
 		}
 		return nil

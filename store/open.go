@@ -36,6 +36,18 @@ type Options struct {
 	// time.Now.
 	Now func() time.Time
 
+	// SealKey, when set, is the store key (32 random bytes, see
+	// [ReadSealKeyFile]): every private key (of every version and every
+	// account) is written sealed with it, and keys it sealed are opened on
+	// read. Without it keys are written in plaintext, and sealed ones stay
+	// sealed on read: records are readable, but [Version.Key] and
+	// [Account.Key] fail with [ErrSealed] (or [ErrWrongKey] for a key
+	// sealed by another store key).
+	SealKey []byte
+	// UnsealKeys are further store keys that open sealed keys on read but
+	// never seal: the old key while converting a store with [Reseal].
+	UnsealKeys [][]byte
+
 	// The settings below are used by the etcd backend ([OpenEtcd]) only.
 
 	// EtcdCA is a PEM file of the CAs that sign etcd's server certificates;
@@ -92,6 +104,8 @@ type DB struct {
 	gate *semaphore.Weighted
 	// useTurnstile is set once Open has checked the file (see tx).
 	useTurnstile bool
+	// seal seals and opens private keys; nil without a store key.
+	seal *sealer
 }
 
 var _ Store = (*DB)(nil)
@@ -151,6 +165,9 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	if db.now == nil {
 		db.now = time.Now
+	}
+	if db.seal, err = newSealer(opts); err != nil {
+		return nil, fmt.Errorf("store %s: %w", abs, err)
 	}
 	g, _ := gates.LoadOrStore(abs, semaphore.NewWeighted(gateWeight))
 	db.gate = g.(*semaphore.Weighted)

@@ -115,8 +115,14 @@ type Version struct {
 	CertPEM []byte `json:"cert_pem"`
 	// ChainPEM holds the issuers, leaf excluded.
 	ChainPEM []byte `json:"chain_pem"`
-	// KeyPEM is the private key.
-	KeyPEM []byte `json:"key_pem"`
+	// KeyPEM is the private key. It is nil when the key is sealed and the
+	// store was opened without the store key that sealed it: see
+	// [Version.Key] and SealedKey.
+	KeyPEM []byte `json:"key_pem,omitempty"`
+	// SealedKey is the private key sealed with a store key
+	// ([Options.SealKey]) as stored, set only while it is not opened
+	// (KeyPEM is nil). Writing the record back keeps it as it is.
+	SealedKey []byte `json:"key_sealed,omitempty"`
 	// NotBefore is the start of the leaf's validity.
 	NotBefore time.Time `json:"not_before"`
 	// NotAfter is the end of the leaf's validity.
@@ -133,6 +139,9 @@ type Version struct {
 	RevokeReason int `json:"revoke_reason,omitempty"`
 	// Replaces is the ARI certificate ID of the certificate this one replaced.
 	Replaces string `json:"replaces,omitempty"`
+
+	// keyErr says why a sealed key was not opened.
+	keyErr error
 }
 
 // ARIState is the ACME Renewal Information (RFC 9773) last fetched for the
@@ -185,8 +194,12 @@ type Account struct {
 	Directory string `json:"directory"`
 	// Email is the contact email; "" for an account without contact.
 	Email string `json:"email"`
-	// KeyPEM is the account's private key.
-	KeyPEM []byte `json:"key_pem"`
+	// KeyPEM is the account's private key; nil when it is sealed and was
+	// not opened (see [Account.Key]).
+	KeyPEM []byte `json:"key_pem,omitempty"`
+	// SealedKey is the sealed private key as stored, set only while it is
+	// not opened (see [Version.SealedKey]).
+	SealedKey []byte `json:"key_sealed,omitempty"`
 	// URI is the account URL returned by the CA.
 	URI string `json:"uri"`
 	// KeyType is the account key type, such as "ec256".
@@ -195,6 +208,8 @@ type Account struct {
 	Created time.Time `json:"created"`
 	// TOSAgreed records that the terms of service were accepted.
 	TOSAgreed bool `json:"tos_agreed"`
+
+	keyErr error // as in Version
 }
 
 // ActiveVersion returns the active version, or nil if there is none.
@@ -272,6 +287,7 @@ func (c *Certificate) Clone() *Certificate {
 			v.CertPEM = slices.Clone(v.CertPEM)
 			v.ChainPEM = slices.Clone(v.ChainPEM)
 			v.KeyPEM = slices.Clone(v.KeyPEM)
+			v.SealedKey = slices.Clone(v.SealedKey)
 			n.Versions[i] = v
 		}
 	}

@@ -95,27 +95,30 @@ func (db *DB) scrubFree(bdb *bolt.DB) error {
 }
 
 // storedKeys returns the private keys of a stored record (its versions'
-// keys), for deciding whether a write drops any.
+// keys, plaintext or sealed), for deciding whether a write drops any.
 func storedKeys(data []byte) [][]byte {
 	if data == nil {
 		return nil
 	}
+	type key struct {
+		KeyPEM    []byte `json:"key_pem"`
+		SealedKey []byte `json:"key_sealed"`
+	}
 	var r struct {
-		Versions []struct {
-			KeyPEM []byte `json:"key_pem"`
-		} `json:"versions"`
-		KeyPEM []byte `json:"key_pem"`
+		Versions []key `json:"versions"`
+		key
 	}
 	if json.Unmarshal(data, &r) != nil {
 		// Not decodable: wipe to be safe.
 		return [][]byte{nil}
 	}
-	keys := make([][]byte, 0, len(r.Versions)+1)
-	for _, v := range r.Versions {
-		keys = append(keys, v.KeyPEM)
-	}
-	if r.KeyPEM != nil {
-		keys = append(keys, r.KeyPEM)
+	keys := make([][]byte, 0, 2*len(r.Versions)+2)
+	for _, k := range append(r.Versions, r.key) {
+		for _, b := range [][]byte{k.KeyPEM, k.SealedKey} {
+			if b != nil {
+				keys = append(keys, b)
+			}
+		}
 	}
 	return keys
 }

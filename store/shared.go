@@ -50,6 +50,9 @@ func (db *DB) GetShared(ctx context.Context, key string) ([]byte, uint64, error)
 		}
 		return nil
 	})
+	if err == nil && rev != 0 {
+		val, err = db.seal.openShared(key, val)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("shared %s: reading: %w", key, err)
 	}
@@ -71,6 +74,7 @@ func (db *DB) PutShared(ctx context.Context, key string, value []byte, rev uint6
 		return 0, fmt.Errorf("%s: %w", db.path, ErrReadOnly)
 	}
 	var newRev uint64
+	value = db.seal.sealShared(key, value)
 	err := db.tx(ctx, true, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketShared)
 		if err != nil {

@@ -37,7 +37,13 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	fail := func(msg string, err error) { log.Error(msg, "err", err); os.Exit(1) }
-	db, err := store.OpenURL(ctx, *url, nil)
+	// The store key, if the store is sealed: CERTCTL_STORE_KEY_FILE or the
+	// systemd credential certctl-store-key, as certctl reads it.
+	key, err := store.SealKeyFromEnv(os.Getenv)
+	if err != nil {
+		fail("store key", err)
+	}
+	db, err := store.OpenURL(ctx, *url, &store.Options{SealKey: key})
 	if err != nil {
 		fail("opening store", err)
 	}

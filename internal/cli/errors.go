@@ -80,6 +80,8 @@ func ExitCode(err error) int {
 		errors.Is(err, store.ErrNotFound),
 		errors.Is(err, store.ErrUnsafePath),
 		errors.Is(err, store.ErrCorrupt),
+		errors.Is(err, store.ErrSealed),
+		errors.Is(err, store.ErrWrongKey),
 		errors.Is(err, export.ErrUnsafeDir):
 		return ExitUsage
 	case errors.Is(err, context.Canceled):

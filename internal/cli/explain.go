@@ -38,6 +38,8 @@ const (
 	kindStoreBusy      = "store_busy"            // another process held the store too long
 	kindInput          = "invalid_input"         // bad input; nothing was changed
 	kindStoreDown      = "store_unreachable"     // the store's servers (etcd) could not be reached
+	kindStoreSealed    = "store_sealed"          // a private key is sealed and no store key was given
+	kindWrongStoreKey  = "wrong_store_key"       // the store key given did not seal the key needed
 	kindOther          = "other"
 )
 
@@ -95,6 +97,10 @@ func explain(err error) explanation {
 		return explanation{kindInvalidCert, "the CA's certificate was refused and the active one kept; report it to the CA if it repeats"}
 	case errors.Is(err, command.ErrTimeout), errors.Is(err, renew.ErrHookCommand):
 		return explanation{kindHook, "fix or remove the hook (certctl configure NAME --clear-hooks)"}
+	case errors.Is(err, store.ErrSealed):
+		return explanation{kindStoreSealed, "pass --store-key-file FILE, or set CERTCTL_STORE_KEY_FILE or the systemd credential " + credentialName}
+	case errors.Is(err, store.ErrWrongKey):
+		return explanation{kindWrongStoreKey, "give the key file that sealed the store (after a rekey, the new one)"}
 	case errors.Is(err, store.ErrBusy):
 		return explanation{kindStoreBusy, "another certctl process holds the store; try again"}
 	case errors.Is(err, acme.ErrNoDNSProvider):

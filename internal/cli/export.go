@@ -29,7 +29,11 @@ func NewCmdExport(g *globals) *cobra.Command {
 			if v == nil {
 				return fmt.Errorf("%s: %w", c.Name, store.ErrNoActiveVersion)
 			}
-			if _, err := export.WriteDir(dir, v.CertPEM, v.ChainPEM, v.KeyPEM); err != nil {
+			key, err := v.Key()
+			if err != nil {
+				return fmt.Errorf("%s: exporting: %w", c.Name, err)
+			}
+			if _, err := export.WriteDir(dir, v.CertPEM, v.ChainPEM, key); err != nil {
 				return fmt.Errorf("%s: exporting: %w", c.Name, err)
 			}
 			return g.report(cmd.OutOrStdout(), map[string]string{"name": c.Name, "serial": v.Serial, "dir": dir},

@@ -52,6 +52,13 @@ type globals struct {
 	lockTimeout               time.Duration
 	etcdDialTimeout           time.Duration
 
+	// the store key (storekey.go): the file given, the key once read, and
+	// the keys of a store conversion, which replace it.
+	storeKeyFile  string
+	storeKeyBytes []byte
+	storeKeyRead  bool
+	keyOverride   *store.Options
+
 	logger *slog.Logger
 	// storeLoc is where the last store opened is (or was to be), for
 	// messages about an unreachable store.
@@ -153,6 +160,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		"file holding the etcd password of CERTCTL_ETCD_USERNAME (env CERTCTL_ETCD_PASSWORD_FILE; or the password in CERTCTL_ETCD_PASSWORD)")
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", renew.DefaultLockTimeout,
 		"how long to wait for a certificate another certctl is working on before failing, 1s to 1h (the daemon never waits: it skips it until later)")
+	pf.StringVar(&g.storeKeyFile, "store-key-file", "", "file holding the store key that seals private keys at rest (env CERTCTL_STORE_KEY_FILE; default the systemd credential "+credentialName+" when present)")
 	pf.DurationVar(&g.etcdLockTTL, "etcd-lock-ttl", 0, "lease TTL of the per-certificate locks on etcd, 5s to 10m (default: the backend's, about 30s)")
 	pf.DurationVar(&g.etcdDialTimeout, "etcd-dial-timeout", 0, "how long connecting to etcd may take, 1s to 1m; a request waits up to three times as long (default: the backend's, 5s)")
 
@@ -275,6 +283,9 @@ func isEtcdURL(u string) bool {
 // for etcd do not get in the way of a file store.
 func (g *globals) storeOptions(u string) (*store.Options, error) {
 	opts := &store.Options{Logger: g.logger}
+	if err := g.applyStoreKey(opts); err != nil {
+		return nil, err
+	}
 	if !isEtcdURL(u) {
 		if strings.Contains(u, "://") && !strings.HasPrefix(u, "file://") {
 			return nil, refusef("store %s: unknown scheme (want a file path, file://, etcd:// or etcds://)", redactURL(u))
