@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/go-acme/lego/v4/challenge/dns01"
 	"github.com/go-acme/lego/v4/challenge/http01"
 	"github.com/go-acme/lego/v4/lego"
-	"github.com/go-acme/lego/v4/providers/dns"
 )
 
 // Challenge types, the values of [Challenge.Type].
@@ -69,7 +67,8 @@ type Challenge struct {
 }
 
 // CheckChallenge validates the challenge settings for names without
-// contacting anyone; a DNS provider name is looked up in lego's registry.
+// contacting anyone; a DNS provider name is looked up in the registry that
+// [SetDNSProviderLookup] installed.
 func CheckChallenge(ch Challenge, names []string) error {
 	switch ch.Type {
 	case "", HTTP01, TLSALPN01:
@@ -81,13 +80,11 @@ func CheckChallenge(ch Challenge, names []string) error {
 			return fmt.Errorf("%w: %w", ErrBadChallenge, ErrNoDNSProvider)
 		}
 		if ch.DNS == nil {
-			if _, err := dns.NewDNSChallengeProviderByName(ch.DNSProvider); err != nil {
-				// lego gives an unknown name no error type of its own (and
-				// exports no list of names): its text is all there is.
-				if strings.Contains(err.Error(), "unrecognized DNS provider") {
+			if _, err := lookupDNSProvider(ch.DNSProvider); err != nil {
+				if errors.Is(err, ErrUnknownDNSProvider) {
 					return fmt.Errorf("%w: unknown DNS provider %q", ErrBadChallenge, ch.DNSProvider)
 				}
-				return fmt.Errorf("%w: DNS provider %s: %v", ErrBadChallenge, ch.DNSProvider, err)
+				return fmt.Errorf("%w: %w", ErrBadChallenge, err)
 			}
 		}
 	default:
@@ -149,9 +146,9 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Log
 	case DNS01:
 		var p challenge.Provider = ch.DNS
 		if p == nil {
-			dp, err := dns.NewDNSChallengeProviderByName(ch.DNSProvider)
+			dp, err := lookupDNSProvider(ch.DNSProvider)
 			if err != nil {
-				return nil, fmt.Errorf("%w: DNS provider %s: %v", ErrBadChallenge, ch.DNSProvider, err)
+				return nil, fmt.Errorf("%w: %w", ErrBadChallenge, err)
 			}
 			p = dp
 		}
