@@ -59,6 +59,11 @@ type Challenge struct {
 	DNSResolvers []string
 	// TLSAddr is where the shared TLS-ALPN-01 responder listens (default ":443").
 	TLSAddr string
+	// TLSResponder, if set, answers TLS-ALPN-01 instead of the shared
+	// responder on TLSAddr: for servers whose own port-443 listener answers
+	// the validations (its GetCertificate in their tls.Config, for the
+	// handshakes [IsTLSALPNChallenge] recognises).
+	TLSResponder *TLSALPNResponder
 	// Shared, if set, links the http-01 or tls-alpn-01 responder to a fleet:
 	// the answers of this order are published there, so that any node the
 	// CA's validation reaches can answer them, and the responder answers
@@ -134,6 +139,12 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Log
 		}
 		return s, lc.Challenge.SetHTTP01Provider(loggedProvider{p, &s.tokens}, http01.SetDelay(0))
 	case TLSALPN01:
+		if r := ch.TLSResponder; r != nil {
+			if ch.Shared != nil {
+				r.shareIfAlone(ch.Shared, log)
+			}
+			return s, lc.Challenge.SetTLSALPN01Provider(r)
+		}
 		r, release, err := AcquireTLSALPNResponder(ctx, ch.TLSAddr)
 		if err != nil {
 			return nil, err
