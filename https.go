@@ -14,7 +14,8 @@ import (
 // Config.HTTPAddr (":80") answering HTTP-01 validations and redirecting every
 // other request to HTTPS. It listens first, then obtains (or loads) the
 // certificates, so that the CA's validations reach it; it fails if a port
-// cannot be bound or a certificate cannot be obtained. When ctx is done it
+// cannot be bound or a certificate cannot be obtained. With Config.OnDemand
+// set, domains may be empty. When ctx is done it
 // shuts the servers down (waiting up to 5 seconds for requests in flight),
 // closes the Manager and returns nil.
 func HTTPS(ctx context.Context, cfg *Config, domains []string, handler http.Handler) error {
@@ -56,9 +57,11 @@ func HTTPS(ctx context.Context, cfg *Config, domains []string, handler http.Hand
 			<-errc
 		}
 	}
-	if err := m.Manage(ctx, domains...); err != nil {
-		shutdown()
-		return err
+	if len(domains) > 0 { // none: on-demand names only
+		if err := m.Manage(ctx, domains...); err != nil {
+			shutdown()
+			return err
+		}
 	}
 	m.log.Info("serving HTTPS", "https", tl.Addr().String(), "http", hl.Addr().String(), "names", domains)
 	select {
