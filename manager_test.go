@@ -123,14 +123,16 @@ func events(cfg *certctl.Config, buf int) <-chan certctl.Event {
 // A server built only from the facade obtains certificates for two names at
 // start with tls-alpn-01 answered by its own TLSConfig on the serving
 // listener, serves them verified against Pebble's root, and renews them
-// (15-second certificates) under load without one failed handshake.
+// (30-second certificates) under load without one failed handshake.
 //
 // Pebble's renewal window (ARI) for such short certificates spans their
 // whole life, and certctl renews at a random point of it, up to the last
-// tenth (1.5 s here); shorter certificates leave too little time for an
-// order on a loaded test machine, and a handshake then meets an expired one.
+// tenth (3 s here). With 6- or 15-second certificates that margin was too
+// small on a loaded test machine (the manager's scans are at least a second
+// apart, and an order under -race takes up to a second): the renewal came
+// after the expiry, and handshakes met an expired certificate.
 func TestManager_ManageServeRenew_NoFailedHandshake(t *testing.T) {
-	e := newFacadeEnv(t, acmetest.Options{Validity: 15 * time.Second})
+	e := newFacadeEnv(t, acmetest.Options{Validity: 30 * time.Second})
 	cfg := e.config()
 	evs := events(cfg, 256)
 	m, err := certctl.New(cfg)
@@ -140,7 +142,7 @@ func TestManager_ManageServeRenew_NoFailedHandshake(t *testing.T) {
 	defer m.Close()
 	addr := serveTLS(t, m, e.tlsAddr()) // the CA's tls-alpn-01 validations come here
 	names := []string{"a.example", "b.example"}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := m.Manage(ctx, names...); err != nil {
 		t.Fatalf("Manage: %v", err)

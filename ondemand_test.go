@@ -222,3 +222,51 @@ func TestManager_Close_NoGoroutineLeft(t *testing.T) {
 	closeIdle()
 	goleak.VerifyNone(t, ignore)
 }
+
+// Two nodes sharing one store get concurrent handshakes for the same new
+// name: one order between them, every handshake served the one
+// certificate. Only node A listens where the CA validates; when node B
+// orders, A answers B's tls-alpn-01 challenge from the shared store.
+func TestOnDemand_Fleet_OneOrderAcrossNodes(t *testing.T) {
+	e := newFacadeEnv(t, acmetest.Options{})
+	allow := func(context.Context, string) error { return nil }
+	nodes := make([]string, 2)
+	for i := range nodes {
+		cfg := e.config()
+		cfg.OnDemand = &certctl.OnDemand{Allow: allow}
+		m, err := certctl.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		addr := "127.0.0.1:0"
+		if i == 0 {
+			addr = e.tlsAddr()
+		}
+		nodes[i] = serveTLS(t, m, addr)
+	}
+	const per = 10
+	serials := make([]string, 2*per)
+	errs := make([]error, 2*per)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 2 * per {
+		wg.Go(func() {
+			<-start
+			serials[i], errs[i] = e.handshake(nodes[i%2], "fleet.example")
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("handshake %d (node %d): %v", i, i%2, err)
+		}
+		if serials[i] != serials[0] {
+			t.Fatalf("handshake %d served %s, handshake 0 %s", i, serials[i], serials[0])
+		}
+	}
+	if got := e.srv.Orders(); got != 1 {
+		t.Fatalf("orders = %d across the fleet, want 1", got)
+	}
+}

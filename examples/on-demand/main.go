@@ -35,7 +35,9 @@ func main() {
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
-	cfg.OnEvent = func(e certctl.Event) { log.Info("certificate "+string(e.Type), "name", e.Name, "serial", e.Serial, "err", e.Err) }
+	cfg.OnEvent = func(e certctl.Event) {
+		log.Info("certificate "+string(e.Type), "name", e.Name, "serial", e.Serial, "err", e.Err)
+	}
 	cfg.OnDemand = &certctl.OnDemand{Allow: func(_ context.Context, name string) error { return listed(*allow, name) }}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
