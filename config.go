@@ -18,7 +18,9 @@ type Config struct {
 	// bbolt store) or any store URL, such as
 	// "etcd://10.0.0.1:2379,10.0.0.2:2379/certctl" for a fleet sharing one
 	// store (see store.OpenURL). "" means store.DefaultPath(). The Manager
-	// serves every certificate of the store, and renews them all.
+	// serves every certificate of the store, and renews them all (one
+	// stored by the CLI with a dns-01 provider named needs the program to
+	// import github.com/certctl/certctl/acme/dnsproviders).
 	Store string
 
 	// Directory is the ACME CA's directory URL or one of the shortcuts of
