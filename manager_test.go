@@ -338,3 +338,44 @@ func TestHTTPS_ServesAndRedirects(t *testing.T) {
 		t.Fatalf("HTTPS: %v", err)
 	}
 }
+
+// HTTPHandler answers the HTTP-01 tokens another node of the fleet
+// published in the shared store: node A orders with its own responder on a
+// port the CA never dials, and the CA's request reaches node B, a Manager.
+func TestManager_HTTPHandler_AnswersFleetTokens(t *testing.T) {
+	e := newFacadeEnv(t, acmetest.Options{})
+	m, err := certctl.New(e.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(e.srv.HTTPPort()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hs.Serve(ln) }()
+	defer func() { _ = hs.Close(); <-done }()
+
+	db, err := store.Open(e.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeA := &renew.Service{Store: db, Solvers: renew.Solvers{Shared: db},
+		Issuers: &renew.Accounts{Store: db, HTTPClient: e.srv.HTTPClient(), AgreeTOS: true}}
+	r := nodeA.Issue(t.Context(), &store.Certificate{Name: "fleet-http.example", Domains: []string{"fleet-http.example"},
+		KeyType: "ec256", Directory: e.srv.DirectoryURL(),
+		Challenge: store.Challenge{Type: "http-01", HTTPAddr: "127.0.0.1:0"}}, false)
+	if r.Err != nil || r.Action != renew.ActionIssued {
+		t.Fatalf("node A's order through node B's HTTPHandler: %s %v", r.Action, r.Err)
+	}
+	resp, err := http.Get("http://" + ln.Addr().String() + "/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("non-challenge request with a nil fallback: %d, want 404", resp.StatusCode)
+	}
+}
