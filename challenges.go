@@ -26,6 +26,12 @@ import (
 func ChallengeHandler(s store.Shared, next http.Handler) http.Handler {
 	r := acme.NewHTTPResponder()
 	r.Share(renew.SharedChallenges(s), nil)
+	return challengeHandler(r, next)
+}
+
+// challengeHandler answers HTTP-01 requests with r and passes the rest to
+// next (nil: 404).
+func challengeHandler(r *acme.HTTPResponder, next http.Handler) http.Handler {
 	if next == nil {
 		next = http.NotFoundHandler()
 	}
@@ -49,6 +55,11 @@ func ChallengeHandler(s store.Shared, next http.Handler) http.Handler {
 func TLSALPNChallenges(cfg *tls.Config, s store.Shared) *tls.Config {
 	r := acme.NewTLSALPNResponder()
 	r.Share(renew.SharedChallenges(s), nil)
+	return withALPN(cfg, r)
+}
+
+// withALPN returns a copy of cfg whose TLS-ALPN-01 validations r answers.
+func withALPN(cfg *tls.Config, r *acme.TLSALPNResponder) *tls.Config {
 	challenge := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{acme.ALPNProto},

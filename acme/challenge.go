@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/go-acme/lego/v4/challenge/dns01"
 	"github.com/go-acme/lego/v4/challenge/http01"
 	"github.com/go-acme/lego/v4/lego"
-	"github.com/go-acme/lego/v4/providers/dns"
 )
 
 // Challenge types, the values of [Challenge.Type].
@@ -61,6 +59,11 @@ type Challenge struct {
 	DNSResolvers []string
 	// TLSAddr is where the shared TLS-ALPN-01 responder listens (default ":443").
 	TLSAddr string
+	// TLSResponder, if set, answers TLS-ALPN-01 instead of the shared
+	// responder on TLSAddr: for servers whose own port-443 listener answers
+	// the validations (its GetCertificate in their tls.Config, for the
+	// handshakes [IsTLSALPNChallenge] recognises).
+	TLSResponder *TLSALPNResponder
 	// Shared, if set, links the http-01 or tls-alpn-01 responder to a fleet:
 	// the answers of this order are published there, so that any node the
 	// CA's validation reaches can answer them, and the responder answers
@@ -69,7 +72,8 @@ type Challenge struct {
 }
 
 // CheckChallenge validates the challenge settings for names without
-// contacting anyone; a DNS provider name is looked up in lego's registry.
+// contacting anyone; a DNS provider name is looked up in the registry that
+// [SetDNSProviderLookup] installed.
 func CheckChallenge(ch Challenge, names []string) error {
 	switch ch.Type {
 	case "", HTTP01, TLSALPN01:
@@ -81,13 +85,11 @@ func CheckChallenge(ch Challenge, names []string) error {
 			return fmt.Errorf("%w: %w", ErrBadChallenge, ErrNoDNSProvider)
 		}
 		if ch.DNS == nil {
-			if _, err := dns.NewDNSChallengeProviderByName(ch.DNSProvider); err != nil {
-				// lego gives an unknown name no error type of its own (and
-				// exports no list of names): its text is all there is.
-				if strings.Contains(err.Error(), "unrecognized DNS provider") {
+			if _, err := lookupDNSProvider(ch.DNSProvider); err != nil {
+				if errors.Is(err, ErrUnknownDNSProvider) {
 					return fmt.Errorf("%w: unknown DNS provider %q", ErrBadChallenge, ch.DNSProvider)
 				}
-				return fmt.Errorf("%w: DNS provider %s: %v", ErrBadChallenge, ch.DNSProvider, err)
+				return fmt.Errorf("%w: %w", ErrBadChallenge, err)
 			}
 		}
 	default:
@@ -137,6 +139,12 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Log
 		}
 		return s, lc.Challenge.SetHTTP01Provider(loggedProvider{p, &s.tokens}, http01.SetDelay(0))
 	case TLSALPN01:
+		if r := ch.TLSResponder; r != nil {
+			if ch.Shared != nil {
+				r.shareIfAlone(ch.Shared, log)
+			}
+			return s, lc.Challenge.SetTLSALPN01Provider(r)
+		}
 		r, release, err := AcquireTLSALPNResponder(ctx, ch.TLSAddr)
 		if err != nil {
 			return nil, err
@@ -149,9 +157,9 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Log
 	case DNS01:
 		var p challenge.Provider = ch.DNS
 		if p == nil {
-			dp, err := dns.NewDNSChallengeProviderByName(ch.DNSProvider)
+			dp, err := lookupDNSProvider(ch.DNSProvider)
 			if err != nil {
-				return nil, fmt.Errorf("%w: DNS provider %s: %v", ErrBadChallenge, ch.DNSProvider, err)
+				return nil, fmt.Errorf("%w: %w", ErrBadChallenge, err)
 			}
 			p = dp
 		}

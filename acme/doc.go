@@ -35,6 +35,9 @@
 //     solver is set up from them: the webroot writer, the record of tokens
 //     presented, the dns-01 propagation check that reports
 //     [*PropagationError].
+//   - dnsregistry.go: [SetDNSProviderLookup], the hook through which a DNS
+//     provider named in a [Challenge] is found. acme links no provider;
+//     importing acme/dnsproviders installs lego's registry (the CLI does).
 //   - responder.go: the shared HTTP-01 and TLS-ALPN-01 responders, and what
 //     acquiring one does when its port is busy: wait for another certctl
 //     process to release it, or fail at once with [*PortBusyError] when

@@ -22,6 +22,14 @@ var ErrEABRequired = errors.New("the CA requires an external account binding")
 // publish its records; it comes wrapped together with [ErrBadChallenge].
 var ErrNoDNSProvider = errors.New("dns-01 needs a DNS provider")
 
+// ErrUnknownDNSProvider reports a DNS provider name that the installed
+// registry ([SetDNSProviderLookup]) does not know.
+var ErrUnknownDNSProvider = errors.New("unknown DNS provider")
+
+// ErrNoDNSRegistry reports a DNS provider named while no registry of
+// providers is linked into the program ([SetDNSProviderLookup]).
+var ErrNoDNSRegistry = errors.New("no DNS provider registry linked into this program")
+
 // ErrUnauthorized reports that the CA refused the account or the request.
 var ErrUnauthorized = errors.New("unauthorized by the CA")
 

@@ -132,3 +132,13 @@ type fakeDNS struct{}
 
 func (fakeDNS) Present(domain, token, keyAuth string) error { return nil }
 func (fakeDNS) CleanUp(domain, token, keyAuth string) error { return nil }
+
+func TestCheckChallenge_NoRegistryLinked(t *testing.T) {
+	if dnsLookup.Load() != nil {
+		t.Skip("a registry is installed")
+	}
+	err := CheckChallenge(Challenge{Type: DNS01, DNSProvider: "cloudflare"}, []string{"*.example.com"})
+	if !errors.Is(err, ErrBadChallenge) || !errors.Is(err, ErrNoDNSRegistry) {
+		t.Fatalf("CheckChallenge without a registry = %v, want ErrBadChallenge and ErrNoDNSRegistry", err)
+	}
+}

@@ -2,7 +2,9 @@
 # bench/run.sh runs the benchmarks of bindings, store and bench, keeps the raw
 # output in bench/results/<date>.txt and prints a summary: per benchmark the
 # minimum over the runs of ns/op and allocs/op, and the binder/static
-# handshake ratio from the two BenchmarkHandshake sub-benchmarks of this run;
+# handshake ratio from the two BenchmarkHandshake sub-benchmarks of this run,
+# the facade/static ratio of BenchmarkFacadeHandshake and the on-demand first
+# handshake latency (BenchmarkOnDemandFirstHandshake);
 # for the etcd benchmarks, the ratios to their bbolt baselines of this run
 # (binder load, Due and NextDue at 10,000 certificates), the commit → swap
 # propagation percentiles (BenchmarkPropagation: p50/p99/max over the runs'
@@ -80,6 +82,10 @@ awk '
 	}
 	if (name == "BenchmarkHandshake/static") { hsStatic = ns[key] }
 	if (name == "BenchmarkHandshake/binder") { hsBinder = ns[key] }
+	if (name == "BenchmarkFacadeHandshake/static") { fhStatic = ns[key] }
+	if (name == "BenchmarkFacadeHandshake/facade") { fhFacade = ns[key] }
+	if (name == "BenchmarkFacadeHandshake/facade-metrics") { fhMetrics = ns[key] }
+	if (name == "BenchmarkOnDemandFirstHandshake") { odFirst = ns[key] }
 	# Percentile metrics (BenchmarkPropagation): keep the worst run.
 	for (i = 3; i < NF; i += 2) {
 		u = $(i + 1)
@@ -137,6 +143,15 @@ END {
 		printf "handshakes per second, binder / static: %.3f  (binder %s, static %s per handshake; >= 1 means the binder is not slower)\n", hsStatic / hsBinder, human(hsBinder), human(hsStatic)
 	} else {
 		print "handshake binder/static ratio: n/a (BenchmarkHandshake/static and /binder not both run)"
+	}
+	if (fhStatic > 0 && fhFacade > 0) {
+		printf "handshakes per second, facade / static: %.3f  (facade %s, static %s per handshake)\n", fhStatic / fhFacade, human(fhFacade), human(fhStatic)
+	}
+	if (fhStatic > 0 && fhMetrics > 0) {
+		printf "handshakes per second, facade with metrics / static: %.3f  (%s per handshake)\n", fhStatic / fhMetrics, human(fhMetrics)
+	}
+	if (odFirst > 0) {
+		printf "on-demand first handshake (order against the in-process Pebble): %s\n", human(odFirst)
 	}
 }
 ' "$out"

@@ -10,8 +10,8 @@
 // connections keep the certificate they negotiated, new handshakes get the new
 // one, and a certificate that fails validation is never served.
 //
-// The other types: [Options] configures a Binder (nil means defaults); [Policy]
-// chooses TLS versions and cipher suites ([Modern], [Intermediate]) and optional
+// The other types: [Binding] describes what is served ([Binder.Bindings]);
+// [Options] configures a Binder (nil means defaults); [Policy] chooses TLS versions and cipher suites ([Modern], [Intermediate]) and optional
 // client-certificate authentication through a [ClientAuth], whose CA pool can be
 // reloaded as well; [Source] is what [Binder.Watch] and [Binder.Sync] follow to
 // pick up certificates renewed by another process: a generation counter, a

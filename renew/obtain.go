@@ -95,6 +95,7 @@ func (s *Service) challenge(ch store.Challenge) acme.Challenge {
 		DNSResolvers:  ch.DNSResolvers,
 		TLSAddr:       ch.TLSAddr,
 		HTTPResponder: s.Solvers.HTTPResponder,
+		TLSResponder:  s.Solvers.TLSResponder,
 	}
 	if ch.Type == acme.DNS01 && s.Solvers.DNS != nil {
 		out.DNS = s.Solvers.DNS

@@ -62,6 +62,10 @@ type Solvers struct {
 	// HTTPResponder, if set, serves every http-01 token instead of the
 	// shared responder on each certificate's address.
 	HTTPResponder *acme.HTTPResponder
+	// TLSResponder, if set, answers every tls-alpn-01 validation instead of
+	// the shared responder on each certificate's address: a server answering
+	// them in its own port-443 handshakes (package certctl's TLSConfig).
+	TLSResponder *acme.TLSALPNResponder
 	// HTTPAddr, if set, replaces each certificate's HTTP-01 responder
 	// address (the daemon's --http-addr).
 	HTTPAddr string
