@@ -22,6 +22,11 @@ type Config struct {
 	// stored by the CLI with a dns-01 provider named needs the program to
 	// import github.com/certctl/certctl/acme/dnsproviders).
 	Store string
+	// StoreKey is the key that seals private keys at rest
+	// (store.Options.SealKey, 32 bytes). nil reads it the way certctl
+	// does: the file named by CERTCTL_STORE_KEY_FILE, else the systemd
+	// credential certctl-store-key when present, else none.
+	StoreKey []byte
 
 	// Directory is the ACME CA's directory URL or one of the shortcuts of
 	// acme.ResolveDirectory ("letsencrypt-staging", ...). "" means Let's

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -120,8 +121,14 @@ func newManager(cfg *Config, renewHook func(renew.Event)) (*Manager, error) {
 	if path == "" {
 		path = store.DefaultPath()
 	}
+	key := c.StoreKey
+	if key == nil {
+		if key, err = store.SealKeyFromEnv(os.Getenv); err != nil {
+			return nil, fmt.Errorf("certctl: %w", err)
+		}
+	}
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
-	m.db, err = store.OpenURL(openCtx, path, nil)
+	m.db, err = store.OpenURL(openCtx, path, &store.Options{SealKey: key})
 	cancelOpen()
 	if err != nil {
 		return nil, fmt.Errorf("certctl: opening the store: %w", err)
