@@ -179,7 +179,10 @@ func (s *Service) activated(ctx context.Context, c *store.Certificate) error {
 // caller's to report (the CLI prints it once, the Manager logs it as an
 // error).
 func (s *Service) fail(ctx context.Context, c *store.Certificate, exists bool, cause error) {
-	if exists {
+	// A missing or wrong store key is this process's configuration, not a
+	// failed renewal: recording it would put the certificate into back-off
+	// for every process that has the key.
+	if exists && !errors.Is(cause, store.ErrSealed) && !errors.Is(cause, store.ErrWrongKey) {
 		s.recordFailure(ctx, c, cause)
 	}
 	s.log().Info("renewal failed", "name", c.Name, "err", cause)

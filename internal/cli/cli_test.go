@@ -457,6 +457,14 @@ func TestCLI_BadInput(t *testing.T) {
 	if err := os.Chmod(openLocks+".locks", 0o777); err != nil {
 		t.Fatal(err)
 	}
+	// A sealed store, and a key that is not its key.
+	sealed := copyStore("sealed.db")
+	keyDir := t.TempDir()
+	sealKey, wrongKey := filepath.Join(keyDir, "store.key"), filepath.Join(keyDir, "wrong.key")
+	h.mustRun("store", "keygen", sealKey)
+	h.mustRun("store", "keygen", wrongKey)
+	h.mustRun("--store", sealed, "--store-key-file", sealKey, "store", "seal")
+	exportTo := t.TempDir()
 	linked := filepath.Join(t.TempDir(), "linked.db")
 	if err := os.Symlink(copyStore("target.db"), linked); err != nil {
 		t.Fatal(err)
@@ -473,6 +481,10 @@ func TestCLI_BadInput(t *testing.T) {
 		{"world-writable lock directory", openLocks, []string{"renew", "ok.example", "--force"}},
 		{"world-writable lock directory, remove", openLocks, []string{"remove", "ok.example"}},
 		{"store path is a symlink", linked, []string{"list"}},
+		{"sealed store without its key, export", sealed, []string{"export", "ok.example", "--dir", exportTo}},
+		{"sealed store without its key, renew", sealed, []string{"renew", "ok.example", "--force"}},
+		{"sealed store with a wrong key, export", sealed, []string{"--store-key-file", wrongKey, "export", "ok.example", "--dir", exportTo}},
+		{"sealed store with a wrong key, renew", sealed, []string{"--store-key-file", wrongKey, "renew", "ok.example", "--force"}},
 	} {
 		before := sum(t, c.store)
 		code := run(append([]string{"--store", c.store, "--directory", h.srv.DirectoryURL(), "--ca-cert", h.caFile}, c.args...)...)
