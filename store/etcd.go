@@ -18,6 +18,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -260,6 +262,14 @@ func OpenEtcd(ctx context.Context, rawURL string, opts *Options) (*Etcd, error) 
 		// before the next request waits on it.
 		DialKeepAliveTime:    30 * time.Second,
 		DialKeepAliveTimeout: e.dialTO,
+		// Reconnect within about a second of etcd's return: gRPC's default
+		// back-off grows to two minutes, so after an outage a node could
+		// stay cut off (and fail the challenge lookups of the others) long
+		// after etcd is back.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: e.dialTO,
+		})},
 	}
 	if opts.EtcdUsername != "" {
 		cfg.Username, cfg.Password = opts.EtcdUsername, opts.EtcdPassword
