@@ -109,14 +109,10 @@ func (g *globals) loadSpec(file string, errw io.Writer) (*desired.Spec, error) {
 	if file == "" {
 		return nil, usagef("-f FILE: missing")
 	}
-	if err := checkEmail(g.email); err != nil {
-		return nil, err
-	}
-	dir, err := g.directoryURL()
-	if err != nil {
-		return nil, err
-	}
 	spec, err := desired.ReadFile(file)
+	if err == nil {
+		err = g.fillSpec(spec)
+	}
 	var es desired.Errors
 	switch {
 	case errors.As(err, &es):
@@ -129,13 +125,28 @@ func (g *globals) loadSpec(file string, errw io.Writer) (*desired.Spec, error) {
 		return nil, refusef("%s: %d problems (listed above); nothing applied", file, len(es))
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, usagef("-f %s: no such file", file)
-	case err != nil:
+	case errors.As(err, new(*fs.PathError)):
 		return nil, refusef("-f %s: %v", file, errors.Unwrap(err))
+	case err != nil:
+		return nil, err
+	}
+	return spec, nil
+}
+
+// fillSpec sets the directory and account email of the global flags on each
+// of spec's certificates.
+func (g *globals) fillSpec(spec *desired.Spec) error {
+	if err := checkEmail(g.email); err != nil {
+		return err
+	}
+	dir, err := g.directoryURL()
+	if err != nil {
+		return err
 	}
 	for _, c := range spec.Certificates {
 		c.Directory, c.Email = dir, g.email
 	}
-	return spec, nil
+	return nil
 }
 
 // planFor compares spec with the store.
