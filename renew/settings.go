@@ -20,16 +20,24 @@ type Settings struct {
 	// Hooks replace the certificate's hooks kind by kind: a kind given here
 	// (Pre, Deploy, Post, Failure) replaces that kind; the others are kept.
 	Hooks store.Hooks
+	// Challenge, if not nil, replaces the challenge settings as a whole
+	// (type, addresses, webroot, DNS provider and resolvers); HTTPAddr is
+	// applied after it.
+	Challenge *store.Challenge
 	// HTTPAddr, if set, replaces the HTTP-01 responder address.
 	HTTPAddr string
+	// KeyType, Profile and PreferredChain, if set, replace the
+	// certificate's; they take effect at its next order.
+	KeyType, Profile, PreferredChain string
 	// Deploy re-runs the file bindings and deploy hooks of the active
 	// version even if the bindings did not change.
 	Deploy bool
 }
 
-// apply makes the changes to c; it is the one rule by which both `issue` and
-// `configure` merge hooks and bindings.
-func (st Settings) apply(c *store.Certificate) {
+// Apply makes the changes to c. It is the one rule by which settings are
+// merged: `issue` and `configure` merge hooks and bindings with it, and
+// `apply` merges a file's defaults into each certificate with it.
+func (st Settings) Apply(c *store.Certificate) {
 	if st.Bindings != nil {
 		c.Bindings = slices.Clone(st.Bindings)
 	}
@@ -42,8 +50,18 @@ func (st Settings) apply(c *store.Certificate) {
 			*k.dst = slices.Clone(*k.src)
 		}
 	}
+	if st.Challenge != nil {
+		c.Challenge = *st.Challenge
+		c.Challenge.DNSResolvers = slices.Clone(st.Challenge.DNSResolvers)
+	}
 	if st.HTTPAddr != "" {
 		c.Challenge.HTTPAddr = st.HTTPAddr
+	}
+	for _, f := range []struct{ src, dst *string }{{&st.KeyType, &c.KeyType}, {&st.Profile, &c.Profile},
+		{&st.PreferredChain, &c.PreferredChain}} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
 	}
 }
 
@@ -62,7 +80,7 @@ func applyIssue(c, tmpl *store.Certificate) {
 	if len(tmpl.Bindings) > 0 {
 		st.Bindings = tmpl.Bindings
 	}
-	st.apply(c)
+	st.Apply(c)
 }
 
 // Configure changes name's settings under its lock and stores them. When st
@@ -73,7 +91,7 @@ func (s *Service) Configure(ctx context.Context, name string, st Settings) (*sto
 	var out *store.Certificate
 	var deployErr error
 	err := s.locked(ctx, name, func(c *store.Certificate) error {
-		st.apply(c)
+		st.Apply(c)
 		if err := s.Store.Put(ctx, c); err != nil {
 			return fmt.Errorf("%s: saving settings: %w", name, err)
 		}

@@ -34,6 +34,8 @@ type daemonOptions struct {
 	grace       time.Duration
 	hooks       hookFlags
 	serveChall  bool
+	config      string // apply.go: the certificates file reconciled
+	agreeTOS    bool
 }
 
 // NewCmdDaemon returns `certctl daemon`.
@@ -59,6 +61,8 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
 	f.BoolVar(&o.serveChall, "serve-challenges", false, "keep the HTTP-01 responder on --http-addr (default :80) up, answering the tokens of every node sharing the store (fleets behind a load balancer)")
 	o.hooks.add(f, "any certificate")
+	f.StringVar(&o.config, "config", "", "certificates file (as for certctl apply) to reconcile the store with at start, on SIGHUP and when it changes")
+	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (to register an account for --config)")
 	return cmd
 }
 
@@ -89,7 +93,7 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	}
 	defer closeStore(db, o.g.logger)
 	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
-		httpAddr: o.httpAddr, metrics: true})
+		httpAddr: o.httpAddr, metrics: true, agreeTOS: o.agreeTOS})
 	if err != nil {
 		return err
 	}
@@ -111,6 +115,16 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		defer stop()
 	}
 
+	var rec *configReconciler
+	if o.config != "" {
+		if rec, err = newConfigReconciler(o.g, svc.Service, o.config, o.workers, cmd.ErrOrStderr()); err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() { defer close(done); rec.run(ctx) }()
+	}
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -122,6 +136,7 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 			case <-hup:
 				logger.Info("SIGHUP: scanning now")
 				m.ScanNow()
+				rec.trigger("SIGHUP")
 			}
 		}
 	}()

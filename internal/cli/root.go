@@ -178,6 +178,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		NewCmdDaemon(g),
 		NewCmdConfigure(g),
 		NewCmdStore(g),
+		NewCmdApply(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root, g
