@@ -294,22 +294,6 @@ func printPlan(w io.Writer, g *globals, file string, steps []desired.Step) error
 	return err
 }
 
-// resultJSONOf is the JSON form of one result, as printResults writes it.
-func resultJSONOf(r renew.Result) resultJSON {
-	j := resultJSON{Name: r.Name, Action: string(r.Action), Serial: r.Serial, PrevSerial: r.PrevSerial,
-		NotAfter: timePtr(r.NotAfter), NextRenewal: timePtr(r.Next.At), RenewalReason: r.Next.Reason}
-	if r.Err != nil {
-		j.Error = message(r.Name, r.Err)
-	}
-	if r.DeployErr != nil {
-		j.DeployError = message(r.Name, r.DeployErr)
-	}
-	if x, _ := failureOf(r); x.kind != "" {
-		j.ErrorKind, j.Hint = x.kind, x.hint
-	}
-	return j
-}
-
 // printApplied writes what apply did: one line per certificate and a
 // summary, or JSON.
 func printApplied(w io.Writer, g *globals, file string, steps []desired.Step, rs []renew.Result) error {

@@ -88,18 +88,7 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 	if g.json() {
 		out := make([]resultJSON, 0, len(rs))
 		for _, r := range rs {
-			j := resultJSON{Name: r.Name, Action: string(r.Action), Serial: r.Serial, PrevSerial: r.PrevSerial,
-				NotAfter: timePtr(r.NotAfter), NextRenewal: timePtr(r.Next.At), RenewalReason: r.Next.Reason}
-			if r.Err != nil {
-				j.Error = message(r.Name, r.Err)
-			}
-			if r.DeployErr != nil {
-				j.DeployError = message(r.Name, r.DeployErr)
-			}
-			if x, _ := failureOf(r); x.kind != "" {
-				j.ErrorKind, j.Hint = x.kind, x.hint
-			}
-			out = append(out, j)
+			out = append(out, resultJSONOf(r))
 		}
 		return writeJSON(w, out)
 	}
@@ -116,6 +105,22 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 		return err
 	}
 	return nil
+}
+
+// resultJSONOf is the JSON form of one result, as printResults writes it.
+func resultJSONOf(r renew.Result) resultJSON {
+	j := resultJSON{Name: r.Name, Action: string(r.Action), Serial: r.Serial, PrevSerial: r.PrevSerial,
+		NotAfter: timePtr(r.NotAfter), NextRenewal: timePtr(r.Next.At), RenewalReason: r.Next.Reason}
+	if r.Err != nil {
+		j.Error = message(r.Name, r.Err)
+	}
+	if r.DeployErr != nil {
+		j.DeployError = message(r.Name, r.DeployErr)
+	}
+	if x, _ := failureOf(r); x.kind != "" {
+		j.ErrorKind, j.Hint = x.kind, x.hint
+	}
+	return j
 }
 
 // report writes the outcome of a command: v as JSON with --output json,
