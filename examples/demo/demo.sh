@@ -82,8 +82,9 @@ kill "${PIDS[0]}" && wait "${PIDS[0]}" 2>/dev/null || true
 PIDS=()
 
 # Part two: hot reload. Certificates live 20 seconds; a Go HTTPS server
-# (examples/https-server, about 50 lines) serves them and renews them
-# in-process, while a client keeps making requests on fresh connections.
+# (examples/fleet-node, wired from the store, binder and renewal packages)
+# serves them and renews them in-process, while a client keeps making
+# requests on fresh connections.
 LISTEN2=${DEMO_LISTEN2:-127.0.0.1:14001}
 HTTP_PORT2=${DEMO_HTTP_PORT2:-5003}
 HTTPS_ADDR=${DEMO_HTTPS_ADDR:-127.0.0.1:8443}
@@ -95,10 +96,10 @@ wait_for "$WORK/sandbox2.log" "Sandbox ACME CA ready" $!
 GLOBALS=(--store "$WORK/live.db" --directory "https://$LISTEN2/dir" --ca-cert "$WORK/sandbox2-ca.pem" --email demo@example.com)
 run issue -d demo-live.test --http-addr "127.0.0.1:$HTTP_PORT2" --agree-tos
 
-step "Building and starting examples/https-server on $HTTPS_ADDR (serving the store, renewing in-process)"
-go build -o "$WORK/https-server" ./examples/https-server
+step "Building and starting examples/fleet-node on $HTTPS_ADDR (serving the store, renewing in-process)"
+go build -o "$WORK/fleet-node" ./examples/fleet-node
 go build -o "$WORK/probe" ./examples/probe
-SSL_CERT_FILE="$WORK/sandbox2-ca.pem" "$WORK/https-server" --store "$WORK/live.db" --listen "$HTTPS_ADDR" --manage >"$WORK/server.log" 2>&1 &
+SSL_CERT_FILE="$WORK/sandbox2-ca.pem" "$WORK/fleet-node" --store "$WORK/live.db" --listen "$HTTPS_ADDR" --manage >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
 wait_for "$WORK/server.log" "msg=serving" $!
 

@@ -1,88 +1,41 @@
-// Command https-server serves HTTPS with every certificate of a certctl
-// store (a bbolt file or an etcd:// URL shared by a fleet), picking up
-// renewals by any process or node; --manage also renews in-process, and
-// --challenges answers the fleet's HTTP-01 challenges.
+// Command https-server serves HTTPS for the names given as arguments, with
+// certificates certctl obtains, keeps in its store and renews in-process;
+// the HTTP port answers HTTP-01 and redirects to HTTPS.
+//
+//	go run ./examples/https-server --email ops@example.com --agree-tos example.com www.example.com
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net"
+	"log"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/certctl/certctl"
-	"github.com/certctl/certctl/bindings"
-	"github.com/certctl/certctl/renew"
-	"github.com/certctl/certctl/store"
 )
 
 func main() {
-	url := flag.String("store", store.DefaultPath(), "certctl store: a file or etcd://host:port/prefix")
-	listen := flag.String("listen", "127.0.0.1:8443", "HTTPS address")
-	challenges := flag.String("challenges", "", "HTTP address answering the fleet's HTTP-01 challenges (empty: none)")
-	manage := flag.Bool("manage", false, "also run the renewal manager in this process")
-	debug := flag.Bool("debug", false, "log every certificate installed")
+	cfg := &certctl.Config{}
+	flag.StringVar(&cfg.Store, "store", "", "certctl store path or URL (default: certctl's default path)")
+	flag.StringVar(&cfg.Directory, "directory", "", "ACME directory URL or shortcut (default: Let's Encrypt)")
+	flag.StringVar(&cfg.Email, "email", "", "ACME account email")
+	flag.BoolVar(&cfg.AgreeTOS, "agree-tos", false, "agree to the CA's terms of service")
+	flag.StringVar(&cfg.HTTPSAddr, "https", ":443", "HTTPS address")
+	flag.StringVar(&cfg.HTTPAddr, "http", ":80", "HTTP address: HTTP-01 and redirects")
 	flag.Parse()
+	if flag.NArg() == 0 {
+		log.Fatal("https-server: no names to serve (give them as arguments)")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	fail := func(msg string, err error) { log.Error(msg, "err", err); os.Exit(1) }
-	// The store key, if the store is sealed: CERTCTL_STORE_KEY_FILE or the
-	// systemd credential certctl-store-key, as certctl reads it.
-	key, err := store.SealKeyFromEnv(os.Getenv)
+	err := certctl.HTTPS(ctx, cfg, flag.Args(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s\n", r.TLS.ServerName)
+	}))
 	if err != nil {
-		fail("store key", err)
-	}
-	db, err := store.OpenURL(ctx, *url, &store.Options{SealKey: key})
-	if err != nil {
-		fail("opening store", err)
-	}
-	defer db.Close()
-	binder := bindings.New(&bindings.Options{Logger: log})
-	src := certctl.BinderSource(db)        // pushes changes when the store is etcd
-	_ = binder.Sync(ctx, src)              // failures are logged; good certificates serve
-	go binder.Watch(ctx, src, time.Second) // renewals by the CLI, a daemon or another node
-	if *manage {
-		svc := &renew.Service{Store: db, Logger: log, OnRenewed: func(_ context.Context, c *store.Certificate) {
-			v := c.ActiveVersion()
-			_ = binder.Set(c.Name, v.Fullchain(), v.KeyPEM, c.Domains)
-		}}
-		go (&renew.Manager{Service: svc}).Run(ctx)
-	}
-	if *challenges != "" {
-		ch := &http.Server{Addr: *challenges, Handler: certctl.ChallengeHandler(db, nil), ReadHeaderTimeout: 10 * time.Second}
-		go func() { <-ctx.Done(); _ = ch.Close() }()
-		go func() {
-			if err := ch.ListenAndServe(); err != http.ErrServerClosed {
-				fail("serving challenges", err)
-			}
-		}()
-	}
-	cfg := binder.TLSConfig(bindings.Intermediate)
-	if err := certctl.ShareSessionTickets(ctx, db, cfg); err != nil { // resumption on any node
-		fail("session tickets", err)
-	}
-	srv := &http.Server{Addr: *listen, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "hello from %s, serial %s\n", r.TLS.ServerName, binder.Serial(r.TLS.ServerName))
-		})}
-	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
-	ln, err := net.Listen("tcp", *listen)
-	if err == nil {
-		log.Info("serving", "addr", ln.Addr().String(), "certificates", len(binder.Names()))
-		err = srv.ServeTLS(ln, "", "")
-	}
-	if err != http.ErrServerClosed {
-		fail("serving", err)
+		log.Fatal(err)
 	}
 }

@@ -19,13 +19,13 @@ import (
 	"github.com/certctl/certctl/internal/acmetest"
 )
 
-var buildExampleServer = sync.OnceValues(func() (string, error) {
+var buildFleetNode = sync.OnceValues(func() (string, error) {
 	dir, err := buildDir("certctl-example-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "https-server")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/https-server").CombinedOutput(); err != nil {
+	bin := filepath.Join(dir, "fleet-node")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/fleet-node").CombinedOutput(); err != nil {
 		return "", errors.New("go build: " + err.Error() + ": " + string(out))
 	}
 	return bin, nil
@@ -43,14 +43,14 @@ func servedSerial(addr, name string, roots *x509.CertPool) (string, error) {
 	return hex.EncodeToString(conn.ConnectionState().PeerCertificates[0].SerialNumber.Bytes()), nil
 }
 
-// The example server runs as its own process; `certctl renew --force` runs
+// The fleet-node example runs as its own process; `certctl renew --force` runs
 // as another; new handshakes present the new serial within 2 seconds.
 func TestCrossProcess_RenewReachesRunningServer(t *testing.T) {
 	h := newHarness(t, acmetest.Options{})
 	if code, _, errs := h.binary(t, "issue", "-d", "x.example", "-d", "y.example", "--http-addr", h.httpAddr(), "--agree-tos"); code != 0 {
 		t.Fatalf("issue: %s", errs)
 	}
-	bin, err := buildExampleServer()
+	bin, err := buildFleetNode()
 	if err != nil {
 		t.Fatal(err)
 	}

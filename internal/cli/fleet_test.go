@@ -376,7 +376,7 @@ func logTime(t *testing.T, kv map[string]string) time.Time {
 // SIGKILL while it orders. Every certificate is renewed once (a certificate
 // whose order died with its node may be ordered once more, after the lock's
 // lease ended), every active version verifies, HTTP-01 passes although
-// Pebble reaches only node 0, and three example servers (one per node) each
+// Pebble reaches only node 0, and three fleet-node servers (one per node) each
 // serve every new serial, pushed by the store's watch.
 func TestFleet_KillNodeMidRenewal(t *testing.T) {
 	if testing.Short() {
@@ -388,7 +388,7 @@ func TestFleet_KillNodeMidRenewal(t *testing.T) {
 	if len(old) != n {
 		t.Fatalf("%d certificates issued, want %d", len(old), n)
 	}
-	bin, err := buildExampleServer()
+	bin, err := buildFleetNode()
 	if err != nil {
 		t.Fatal(err)
 	}
