@@ -40,9 +40,15 @@ type HTTPResponder struct {
 	mu     sync.RWMutex
 	tokens map[string]string // token -> key authorization
 	fleet  fleet
-	srv    *http.Server
-	ln     net.Listener
-	addr   string
+	// served are the tokens answered from the fleet's store, which other
+	// processes' orders may still depend on (see lingerHTTP); closing is set
+	// once the responder decided to close, after which it answers no more
+	// tokens from the store.
+	served  map[string]struct{}
+	closing bool
+	srv     *http.Server
+	ln      net.Listener
+	addr    string
 }
 
 // NewHTTPResponder returns a responder that is not listening; mount it as a
@@ -61,6 +67,24 @@ var (
 type sharedEntry[T any] struct {
 	r    T
 	refs int
+	// lingering is set while the responder stays up with no order of this
+	// process using it, for other processes' orders (see lingerHTTP).
+	lingering bool
+}
+
+// acquireOpts are the variations of acquire.
+type acquireOpts[T any] struct {
+	// noWait makes acquire return at once, with an error wrapping
+	// errHolderWaitable, where it would wait for another certctl process
+	// to release the port.
+	noWait bool
+	// keep, if set, is asked (under sharedMu, without I/O) when no order of
+	// the process uses the responder whether to keep it up for other
+	// processes' orders; answering false commits the responder to closing.
+	// prune, called without locks while it lingers, drops what it no longer
+	// needs to keep it up for. See lingerHTTP.
+	keep  func(T) bool
+	prune func(T)
 }
 
 // bindWait is how long acquiring a shared responder waits for its port to be
@@ -82,10 +106,17 @@ func AcquireHTTPResponder(ctx context.Context, addr string) (r *HTTPResponder, r
 	if addr == "" {
 		addr = ":80"
 	}
+	return acquireHTTP(ctx, addr, false)
+}
+
+// acquireHTTP is AcquireHTTPResponder; with noWait it fails with an error
+// wrapping errHolderWaitable where it would wait for another certctl
+// process.
+func acquireHTTP(ctx context.Context, addr string, noWait bool) (*HTTPResponder, func(), error) {
 	return acquire(ctx, sharedHTTP, addr, func() (*HTTPResponder, error) {
 		r := NewHTTPResponder()
 		return r, r.Listen(addr)
-	}, func(r *HTTPResponder) { _ = r.Close() })
+	}, func(r *HTTPResponder) { _ = r.Close() }, acquireOpts[*HTTPResponder]{noWait: noWait, keep: (*HTTPResponder).keepForFleet, prune: (*HTTPResponder).pruneServed})
 }
 
 // AcquireTLSALPNResponder is [AcquireHTTPResponder] for TLS-ALPN-01 (":443"
@@ -97,7 +128,7 @@ func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNRespon
 	return acquire(ctx, sharedTLS, addr, func() (*TLSALPNResponder, error) {
 		r := NewTLSALPNResponder()
 		return r, r.listen(addr)
-	}, func(r *TLSALPNResponder) { _ = r.Close() })
+	}, func(r *TLSALPNResponder) { _ = r.Close() }, acquireOpts[*TLSALPNResponder]{})
 }
 
 // portBusyHook, if set, is called each time acquire finds its port held by
@@ -105,7 +136,7 @@ func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNRespon
 // event.
 var portBusyHook atomic.Pointer[func(addr string)]
 
-func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr string, start func() (T, error), stop func(T)) (T, func(), error) {
+func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr string, start func() (T, error), stop func(T), opts acquireOpts[T]) (T, func(), error) {
 	deadline := time.Now().Add(bindWait)
 	var busy *PortBusyError // the holder, once the port was found busy
 	for {
@@ -130,6 +161,9 @@ func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr stri
 						return zero, nil, busy
 					}
 				}
+				if opts.noWait {
+					return zero, nil, fmt.Errorf("%w: %w", errHolderWaitable, busy)
+				}
 				if f := portBusyHook.Load(); f != nil {
 					(*f)(addr)
 				}
@@ -151,10 +185,17 @@ func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr stri
 				sharedMu.Lock()
 				defer sharedMu.Unlock()
 				e.refs--
-				if e.refs == 0 {
-					delete(m, addr)
-					stop(e.r)
+				if e.refs > 0 || e.lingering {
+					return
 				}
+				if opts.keep != nil && opts.keep(e.r) {
+					e.lingering = true
+					lingerWG.Add(1)
+					go linger(m, addr, e, stop, opts)
+					return
+				}
+				delete(m, addr)
+				stop(e.r)
 			})
 		}, nil
 	}
@@ -232,6 +273,7 @@ func (r *HTTPResponder) Listen(addr string) error {
 	r.mu.Lock()
 	r.addr = ln.Addr().String()
 	r.ln = ln
+	r.closing = false
 	r.srv = httplimit.Server(r, responderLimits)
 	srv := r.srv
 	r.mu.Unlock()
@@ -250,6 +292,9 @@ func (r *HTTPResponder) Addr() string {
 func (r *HTTPResponder) Close() error {
 	r.mu.Lock()
 	srv, ln := r.srv, r.ln
+	if srv != nil {
+		r.closing = true
+	}
 	r.srv, r.ln, r.addr = nil, nil, ""
 	r.mu.Unlock()
 	if srv == nil {
@@ -283,7 +328,7 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.RUnlock()
 	if !ok && validToken(token) {
 		ka = f.lookup(req.Context(), HTTP01, token)
-		ok = ka != ""
+		ok = ka != "" && r.servedFromFleet(token)
 	}
 	if !ok {
 		http.NotFound(w, req)
@@ -298,8 +343,9 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *HTTPResponder) Present(domain, token, keyAuth string) error {
 	r.mu.Lock()
 	r.tokens[token] = keyAuth
-	f := r.fleet
+	f, addr := r.fleet, r.addr
 	r.mu.Unlock()
+	f.logger().Debug("http-01 token presented", "domain", domain, "addr", addr)
 	return f.publish(HTTP01, token, keyAuth)
 }
 

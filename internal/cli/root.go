@@ -79,6 +79,9 @@ func Run(ctx context.Context, deps *Deps, args []string) int {
 	root.SetOut(deps.Stdout)
 	root.SetErr(deps.Stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	// Another certctl process's orders may rely on this one's HTTP-01
+	// listener (see acme.WaitLingering): keep it up until they are done.
+	acme.WaitLingering(ctx)
 	if err != nil {
 		err = g.nameStore(err)
 		if isCobraUsage(err) {
