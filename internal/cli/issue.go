@@ -67,6 +67,7 @@ func NewCmdIssue(g *globals) *cobra.Command {
 	f.BoolVar(&o.force, "force", false, "obtain a new certificate even if a valid one exists")
 	o.files.add(f)
 	o.hooks.add(f, "this certificate")
+	g.addTimingsFlag(f)
 	return cmd
 }
 

@@ -24,6 +24,8 @@ type resultJSON struct {
 	// failed (see the kind constants in explain.go); Hint says what to do.
 	ErrorKind string `json:"error_kind,omitempty"`
 	Hint      string `json:"hint,omitempty"`
+	// Timings, with --timings, are where the attempt's time went.
+	Timings *timingsJSON `json:"timings,omitempty"`
 }
 
 // failureOf returns the kind and hint of a result's failure and the failure
@@ -99,6 +101,9 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 			if x, _ := failureOf(r); x.kind != "" {
 				j.ErrorKind, j.Hint = x.kind, x.hint
 			}
+			if g.timings.on() {
+				j.Timings = newTimingsJSON(r.Timings)
+			}
 			out = append(out, j)
 		}
 		return writeJSON(w, out)
@@ -111,11 +116,12 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 		}
 	}
 	if summary {
-		_, err := fmt.Fprintf(w, "%d certificates: %d renewed, %d issued, %d not due, %d failed\n", len(rs),
-			counts[renew.ActionRenewed], counts[renew.ActionIssued], counts[renew.ActionNotDue], counts[renew.ActionFailed])
-		return err
+		if _, err := fmt.Fprintf(w, "%d certificates: %d renewed, %d issued, %d not due, %d failed\n", len(rs),
+			counts[renew.ActionRenewed], counts[renew.ActionIssued], counts[renew.ActionNotDue], counts[renew.ActionFailed]); err != nil {
+			return err
+		}
 	}
-	return nil
+	return g.timings.print(w, rs)
 }
 
 // report writes the outcome of a command: v as JSON with --output json,

@@ -12,6 +12,8 @@ type renewOptions struct {
 	hooks   hookFlags
 	webhook string
 	hookURL string // --webhook-file
+
+	maxOrdersPerSecond float64
 }
 
 // NewCmdRenew returns `certctl renew`.
@@ -31,6 +33,8 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&o.workers, "workers", 4, "renewals run at once")
 	addWebhookFlags(cmd.Flags(), &o.webhook, &o.hookURL, "URL to POST JSON notifications of failures to")
 	o.hooks.add(cmd.Flags(), "any certificate")
+	g.addTimingsFlag(cmd.Flags())
+	cmd.Flags().Float64Var(&o.maxOrdersPerSecond, "max-orders-per-second", 0, "place at most this many new orders per second (0: no cap)")
 	return cmd
 }
 
@@ -40,6 +44,9 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	}
 	if o.workers < 1 || o.workers > 64 {
 		return usagef("--workers %d: want 1 to 64", o.workers)
+	}
+	if !(o.maxOrdersPerSecond >= 0 && o.maxOrdersPerSecond <= 1000) {
+		return usagef("--max-orders-per-second %v: want 0 (no cap) to 1000", o.maxOrdersPerSecond)
 	}
 	for _, n := range names {
 		if err := checkName(n); err != nil {
@@ -63,7 +70,8 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 			return err
 		}
 	}
-	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook})
+	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
+		maxOrdersPerSecond: o.maxOrdersPerSecond})
 	if err != nil {
 		return err
 	}

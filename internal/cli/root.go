@@ -60,6 +60,9 @@ type globals struct {
 	keyOverride   *store.Options
 
 	logger *slog.Logger
+	// timings, when set, adds each result's timings to the output (see
+	// timings.go).
+	timings *timingsFlag
 	// storeLoc is where the last store opened is (or was to be), for
 	// messages about an unreachable store.
 	storeLoc string
