@@ -154,4 +154,3 @@ func BenchmarkRenewWorkers(b *testing.B) {
 		})
 	}
 }
-
