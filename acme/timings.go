@@ -35,6 +35,13 @@ func (t Timings) Total() time.Duration {
 	return t.Setup + t.Order + t.Validation + t.Finalize + t.Download
 }
 
+// challengePollStart is the first interval, in seconds, at which lego polls
+// an authorization after answering its challenge when the CA gave no
+// Retry-After. lego then backs off exponentially (x1.5 with jitter) up to
+// ten times it and gives up after a hundred times it; a Retry-After the CA
+// sends is used as it is.
+const challengePollStart = "1"
+
 // Marks of the steps, in order.
 const (
 	markOrder = iota
@@ -94,10 +101,20 @@ func (p *phaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case u == p.cert && p.cert != "":
 		p.mark(markCert, now)
 	}
+	isChall := p.chall[u] && req.Method == http.MethodPost
 	p.mu.Unlock()
 	resp, err := p.next.RoundTrip(req)
-	if err != nil || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+	if err != nil {
 		return resp, err
+	}
+	if isChall && resp.StatusCode/100 == 2 && resp.Header.Get("Retry-After") == "" {
+		// lego polls a challenge's authorization from the challenge's
+		// Retry-After on, 5 s when the CA gives none (Let's Encrypt never
+		// does); validation usually takes a second or two.
+		resp.Header.Set("Retry-After", challengePollStart)
+	}
+	if !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return resp, nil
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()

@@ -30,7 +30,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&o.all, "all", false, "renew every due certificate (the default when no name is given)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "renew even if not due")
-	cmd.Flags().IntVar(&o.workers, "workers", 4, "renewals run at once")
+	cmd.Flags().IntVar(&o.workers, "workers", defaultRenewWorkers, "renewals run at once")
 	addWebhookFlags(cmd.Flags(), &o.webhook, &o.hookURL, "URL to POST JSON notifications of failures to")
 	o.hooks.add(cmd.Flags(), "any certificate")
 	g.addTimingsFlag(cmd.Flags())
