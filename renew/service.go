@@ -124,13 +124,18 @@ type Service struct {
 	// MaxOrdersPerSecond caps how many new orders the service places per
 	// second, across all its workers (a token bucket with a burst of one
 	// second's worth, at least 1): politeness towards a CA when many
-	// certificates are due at once. Zero means no cap. Set it before first
-	// use.
+	// certificates are due at once. Zero means no cap. A change takes
+	// effect with the next order, with a full bucket.
 	MaxOrdersPerSecond float64
+	// OnResult, if set, is called with each result of RenewMany as the
+	// certificate is done (from the worker's goroutine: concurrently), for
+	// progress reports.
+	OnResult func(Result)
 
 	defaultIssuers sync.Once
-	limiterOnce    sync.Once
+	limiterMu      sync.Mutex
 	limiter        *rate.Limiter
+	limiterRate    float64 // the MaxOrdersPerSecond limiter was made for
 	issuers        Issuers
 	expiringSent   sync.Map // name\x00serial -> struct{}
 }
@@ -147,11 +152,14 @@ func (s *Service) log() *slog.Logger { return logOrDiscard(s.Logger) }
 // orderLimiter returns the limiter of MaxOrdersPerSecond, nil when there is
 // no cap.
 func (s *Service) orderLimiter() *rate.Limiter {
-	s.limiterOnce.Do(func() {
-		if r := s.MaxOrdersPerSecond; r > 0 {
+	s.limiterMu.Lock()
+	defer s.limiterMu.Unlock()
+	if r := s.MaxOrdersPerSecond; r != s.limiterRate {
+		s.limiter, s.limiterRate = nil, r
+		if r > 0 {
 			s.limiter = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
 		}
-	})
+	}
 	return s.limiter
 }
 
@@ -368,6 +376,9 @@ func (s *Service) renewMany(ctx context.Context, names []string, force, try bool
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if s.OnResult != nil {
+				defer func() { s.OnResult(results[i]) }()
+			}
 			defer s.recoverRenewal(ctx, n, &results[i])
 			results[i] = s.renew(ctx, n, force, try)
 		})

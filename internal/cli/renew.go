@@ -76,7 +76,9 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		return err
 	}
 	defer svc.close(cmd.Context())
+	stop := o.g.newProgress(cmd.ErrOrStderr(), "renew", len(names)).attach(svc.Service)
 	rs, err := svc.RenewMany(cmd.Context(), names, o.force)
+	stop()
 	if err != nil {
 		return err
 	}

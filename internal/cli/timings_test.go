@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/certctl/certctl/internal/acmetest"
+	"github.com/certctl/certctl/internal/cli"
 )
 
 // --timings reports every step of an order against Pebble: each step the
@@ -54,7 +55,12 @@ func TestTimings_IssueAndRenew(t *testing.T) {
 			t.Errorf("%s: steps add up to %v, more than the total %v", r.Name, sum, tm.Total)
 		}
 	}
-	if out := h.mustRun("renew", "--all", "--force", "-o", "json"); strings.Contains(out, "timings") {
+	if out := h.mustRun("renew", "--all", "--force", "-o", "json", "--max-orders-per-second", "50"); strings.Contains(out, "timings") {
 		t.Fatalf("JSON has timings without --timings:\n%s", out)
+	}
+	for _, bad := range []string{"-1", "NaN", "1e9"} {
+		if code, _, errs := h.run("renew", "--all", "--max-orders-per-second", bad); code != cli.ExitUsage {
+			t.Fatalf("--max-orders-per-second %s: exit %d, %s", bad, code, errs)
+		}
 	}
 }
