@@ -40,7 +40,7 @@ var (
 	// lingerPoll is how often a lingering responder checks whether the
 	// tokens it answered are still published; lingerMax bounds how long it
 	// lingers. Variables for tests.
-	lingerPoll = 100 * time.Millisecond
+	lingerPoll = 25 * time.Millisecond
 	lingerMax  = time.Minute
 	// lingerWG counts lingering responders, for WaitLingering.
 	lingerWG sync.WaitGroup
