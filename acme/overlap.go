@@ -77,12 +77,26 @@ func (r *HTTPResponder) servedFromFleet(token string) bool {
 	if r.closing {
 		return false
 	}
+	now := time.Now()
 	if r.served == nil {
-		r.served = make(map[string]struct{})
+		r.served = make(map[string]time.Time)
 	}
-	r.served[token] = struct{}{}
+	if len(r.served) >= servedSweepAt {
+		// A responder that never lingers (a daemon serving a fleet) never
+		// prunes: forget tokens whose answers have expired anyway.
+		for t, at := range r.served {
+			if now.Sub(at) > ChallengeTTL {
+				delete(r.served, t)
+			}
+		}
+	}
+	r.served[token] = now
 	return true
 }
+
+// servedSweepAt is the number of served tokens from which recording one
+// more first forgets those older than ChallengeTTL.
+const servedSweepAt = 256
 
 // keepForFleet reports whether r stays up with no order of its process,
 // because tokens it answered from the store may still be validated; when not,

@@ -44,7 +44,7 @@ type HTTPResponder struct {
 	// processes' orders may still depend on (see lingerHTTP); closing is set
 	// once the responder decided to close, after which it answers no more
 	// tokens from the store.
-	served  map[string]struct{}
+	served  map[string]time.Time // token -> when last answered
 	closing bool
 	srv     *http.Server
 	ln      net.Listener
