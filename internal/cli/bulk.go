@@ -1,5 +1,7 @@
 package cli
 
+import "github.com/spf13/pflag"
+
 // defaultRenewWorkers is how many renewals `certctl renew` runs at once by
 // default. An order spends most of its time waiting on the CA (validation,
 // issuance), so bulk work scales with the orders in flight until the CPU
@@ -17,3 +19,16 @@ package cli
 // pending authorizations); --max-orders-per-second caps the rate for CAs
 // that ask for less.
 const defaultRenewWorkers = 32
+
+// addMaxOrdersFlag adds --max-orders-per-second (renew.Service.MaxOrdersPerSecond).
+func addMaxOrdersFlag(f *pflag.FlagSet, v *float64) {
+	f.Float64Var(v, "max-orders-per-second", 0, "place at most this many new orders per second (0: no cap)")
+}
+
+// checkMaxOrders refuses a --max-orders-per-second outside 0 to 1000.
+func checkMaxOrders(v float64) error {
+	if !(v >= 0 && v <= 1000) {
+		return usagef("--max-orders-per-second %v: want 0 (no cap) to 1000", v)
+	}
+	return nil
+}

@@ -34,7 +34,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	addWebhookFlags(cmd.Flags(), &o.webhook, &o.hookURL, "URL to POST JSON notifications of failures to")
 	o.hooks.add(cmd.Flags(), "any certificate")
 	g.addTimingsFlag(cmd.Flags())
-	cmd.Flags().Float64Var(&o.maxOrdersPerSecond, "max-orders-per-second", 0, "place at most this many new orders per second (0: no cap)")
+	addMaxOrdersFlag(cmd.Flags(), &o.maxOrdersPerSecond)
 	return cmd
 }
 
@@ -45,8 +45,8 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	if o.workers < 1 || o.workers > 64 {
 		return usagef("--workers %d: want 1 to 64", o.workers)
 	}
-	if !(o.maxOrdersPerSecond >= 0 && o.maxOrdersPerSecond <= 1000) {
-		return usagef("--max-orders-per-second %v: want 0 (no cap) to 1000", o.maxOrdersPerSecond)
+	if err := checkMaxOrders(o.maxOrdersPerSecond); err != nil {
+		return err
 	}
 	for _, n := range names {
 		if err := checkName(n); err != nil {

@@ -59,8 +59,10 @@ func TestTimings_IssueAndRenew(t *testing.T) {
 		t.Fatalf("JSON has timings without --timings:\n%s", out)
 	}
 	for _, bad := range []string{"-1", "NaN", "1e9"} {
-		if code, _, errs := h.run("renew", "--all", "--max-orders-per-second", bad); code != cli.ExitUsage {
-			t.Fatalf("--max-orders-per-second %s: exit %d, %s", bad, code, errs)
+		for _, cmd := range []string{"renew", "daemon"} {
+			if code, _, errs := h.run(cmd, "--max-orders-per-second", bad); code != cli.ExitUsage {
+				t.Fatalf("%s --max-orders-per-second %s: exit %d, %s", cmd, bad, code, errs)
+			}
 		}
 	}
 }
