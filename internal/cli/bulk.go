@@ -1,6 +1,12 @@
 package cli
 
-import "github.com/spf13/pflag"
+import (
+	"context"
+
+	"github.com/spf13/pflag"
+
+	"github.com/certctl/certctl/acme"
+)
 
 // defaultRenewWorkers is how many renewals `certctl renew` runs at once by
 // default. An order spends most of its time waiting on the CA (validation,
@@ -32,3 +38,11 @@ func checkMaxOrders(v float64) error {
 	}
 	return nil
 }
+
+// waitForOthers keeps this process's HTTP-01 responder up while other
+// certctl processes' orders rely on it (acme.WaitLingering), with the store
+// still open: the responder looks their tokens up there, and an etcd store
+// cannot be read once closed. Commands that order call it after printing
+// their results; Run waits again for the others, which is enough for a
+// bbolt store.
+func waitForOthers(ctx context.Context) { acme.WaitLingering(ctx) }

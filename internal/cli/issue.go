@@ -164,6 +164,7 @@ func runIssue(cmd *cobra.Command, o *issueOptions) error {
 	if err := printResults(cmd.OutOrStdout(), o.g, []renew.Result{res}, false); err != nil {
 		return err
 	}
+	waitForOthers(cmd.Context())
 	return resultsError([]renew.Result{res}, "issue")
 }
 

@@ -85,5 +85,6 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	if err := printResults(cmd.OutOrStdout(), o.g, rs, true); err != nil {
 		return err
 	}
+	waitForOthers(cmd.Context())
 	return resultsError(rs, "renewal")
 }
