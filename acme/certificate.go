@@ -56,6 +56,9 @@ type Certificate struct {
 	Chain    []*x509.Certificate
 	CertURL  string // where the CA serves it
 	Replaces string // ARI certificate ID of the certificate it replaced, if any
+	// Timings are where [Client.Obtain]'s time went (zero for a
+	// certificate parsed from elsewhere).
+	Timings Timings
 }
 
 // Serial returns the leaf's serial number in lower-case hex.

@@ -128,14 +128,14 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Log
 			}
 			p = ch.HTTPResponder
 		default:
-			r, release, err := AcquireHTTPResponder(ctx, ch.HTTPAddr)
+			dp, release, r, err := httpProvider(ctx, ch.HTTPAddr, ch.Shared, log)
 			if err != nil {
 				return nil, err
 			}
-			if ch.Shared != nil {
-				r.shareIfAlone(ch.Shared, log)
+			p, s.release = dp, release
+			if r != nil {
+				s.listen = listenAddr(r.Addr())
 			}
-			p, s.release, s.listen = r, release, listenAddr(r.Addr())
 		}
 		return s, lc.Challenge.SetHTTP01Provider(loggedProvider{p, &s.tokens}, http01.SetDelay(0))
 	case TLSALPN01:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -74,7 +75,12 @@ type Request struct {
 // the request's domains, which the caller knows (a [ValidationError] names
 // the domain that failed).
 func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) {
-	lc, err := newLego(ctx, c.cfg, c.acct, req.KeyType)
+	start := time.Now()
+	var phases *phaseTransport
+	lc, err := newLegoVia(ctx, c.cfg, c.acct, req.KeyType, func(rt http.RoundTripper) http.RoundTripper {
+		phases = newPhaseTransport(rt)
+		return phases
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +124,7 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	}
 	cert.CertURL = res.CertURL
 	cert.Replaces = replaces
+	cert.Timings = phases.timings(start, time.Now())
 	return cert, nil
 }
 

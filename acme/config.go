@@ -43,10 +43,21 @@ func (c *Config) httpClient() (*http.Client, error) {
 }
 
 func newLego(ctx context.Context, cfg Config, acct *Account, kt KeyType) (*lego.Client, error) {
+	return newLegoVia(ctx, cfg, acct, kt, nil)
+}
+
+// newLegoVia is newLego with the HTTP client's transport wrapped by via, if
+// set.
+func newLegoVia(ctx context.Context, cfg Config, acct *Account, kt KeyType, via func(http.RoundTripper) http.RoundTripper) (*lego.Client, error) {
 	installLegoLogger(cfg.Logger)
 	hc, err := cfg.httpClient()
 	if err != nil {
 		return nil, err
+	}
+	if via != nil {
+		c := *hc
+		c.Transport = via(hc.Transport)
+		hc = &c
 	}
 	lcfg := lego.NewConfig(legoUser{acct})
 	lcfg.CADirURL = cfg.Directory

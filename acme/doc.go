@@ -43,6 +43,15 @@
 //     process to release it, or fail at once with [*PortBusyError] when
 //     internal/portowner finds another program holding it; a port the
 //     process may not bind fails with [ErrPortPrivileged].
+//   - overlap.go: certctl processes overlapping on one HTTP-01 port: a
+//     process whose port another certctl process holds publishes its tokens
+//     in the shared store for the holder to answer (after checking over
+//     loopback that it does; otherwise it waits for the port as before), and
+//     the holder lingers until those tokens are retracted
+//     ([WaitLingering]).
+//   - timings.go: [Timings] of an order's steps, measured by a transport that
+//     follows the order's URLs; it also starts lego's authorization polls at
+//     1 s when the CA sends no Retry-After.
 //   - shared.go: [ChallengeStore], what a fleet shares of its pending
 //     challenges, [ChallengeTTL], and [IsTLSALPNChallenge] for servers that
 //     answer TLS-ALPN-01 on their own port 443.

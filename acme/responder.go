@@ -40,9 +40,15 @@ type HTTPResponder struct {
 	mu     sync.RWMutex
 	tokens map[string]string // token -> key authorization
 	fleet  fleet
-	srv    *http.Server
-	ln     net.Listener
-	addr   string
+	// served are the tokens answered from the fleet's store, which other
+	// processes' orders may still depend on (see lingerHTTP); closing is set
+	// once the responder decided to close, after which it answers no more
+	// tokens from the store.
+	served  map[string]time.Time // token -> when last answered
+	closing bool
+	srv     *http.Server
+	ln      net.Listener
+	addr    string
 }
 
 // NewHTTPResponder returns a responder that is not listening; mount it as a
@@ -61,12 +67,35 @@ var (
 type sharedEntry[T any] struct {
 	r    T
 	refs int
+	// lingering is set while the responder stays up with no order of this
+	// process using it, for other processes' orders (see lingerHTTP).
+	lingering bool
+}
+
+// acquireOpts are the variations of acquire.
+type acquireOpts[T any] struct {
+	// noWait makes acquire return at once, with an error wrapping
+	// errHolderWaitable, where it would wait for another certctl process
+	// to release the port.
+	noWait bool
+	// keep, if set, is asked (under sharedMu, without I/O) when no order of
+	// the process uses the responder whether to keep it up for other
+	// processes' orders; answering false commits the responder to closing.
+	// prune, called without locks while it lingers, drops what it no longer
+	// needs to keep it up for. See lingerHTTP.
+	keep  func(T) bool
+	prune func(T)
 }
 
 // bindWait is how long acquiring a shared responder waits for its port to be
 // released by another certctl process (a daemon and the CLI validating at
 // once). A variable for tests.
 var bindWait = 60 * time.Second
+
+// portRetry is how often acquire tries to bind a port it waits for: a
+// certctl holder releases it as soon as its orders (and those it answers
+// for, see overlap.go) are done, and binding is cheap.
+const portRetry = 25 * time.Millisecond
 
 // AcquireHTTPResponder returns the process-wide HTTP-01 responder on addr
 // (":80" if empty), listening while at least one caller holds it: all
@@ -82,10 +111,17 @@ func AcquireHTTPResponder(ctx context.Context, addr string) (r *HTTPResponder, r
 	if addr == "" {
 		addr = ":80"
 	}
+	return acquireHTTP(ctx, addr, false)
+}
+
+// acquireHTTP is AcquireHTTPResponder; with noWait it fails with an error
+// wrapping errHolderWaitable where it would wait for another certctl
+// process.
+func acquireHTTP(ctx context.Context, addr string, noWait bool) (*HTTPResponder, func(), error) {
 	return acquire(ctx, sharedHTTP, addr, func() (*HTTPResponder, error) {
 		r := NewHTTPResponder()
 		return r, r.Listen(addr)
-	}, func(r *HTTPResponder) { _ = r.Close() })
+	}, func(r *HTTPResponder) { _ = r.Close() }, acquireOpts[*HTTPResponder]{noWait: noWait, keep: (*HTTPResponder).keepForFleet, prune: (*HTTPResponder).pruneServed})
 }
 
 // AcquireTLSALPNResponder is [AcquireHTTPResponder] for TLS-ALPN-01 (":443"
@@ -97,7 +133,7 @@ func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNRespon
 	return acquire(ctx, sharedTLS, addr, func() (*TLSALPNResponder, error) {
 		r := NewTLSALPNResponder()
 		return r, r.listen(addr)
-	}, func(r *TLSALPNResponder) { _ = r.Close() })
+	}, func(r *TLSALPNResponder) { _ = r.Close() }, acquireOpts[*TLSALPNResponder]{})
 }
 
 // portBusyHook, if set, is called each time acquire finds its port held by
@@ -105,7 +141,7 @@ func AcquireTLSALPNResponder(ctx context.Context, addr string) (r *TLSALPNRespon
 // event.
 var portBusyHook atomic.Pointer[func(addr string)]
 
-func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr string, start func() (T, error), stop func(T)) (T, func(), error) {
+func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr string, start func() (T, error), stop func(T), opts acquireOpts[T]) (T, func(), error) {
 	deadline := time.Now().Add(bindWait)
 	var busy *PortBusyError // the holder, once the port was found busy
 	for {
@@ -130,13 +166,16 @@ func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr stri
 						return zero, nil, busy
 					}
 				}
+				if opts.noWait {
+					return zero, nil, fmt.Errorf("%w: %w", errHolderWaitable, busy)
+				}
 				if f := portBusyHook.Load(); f != nil {
 					(*f)(addr)
 				}
 				select {
 				case <-ctx.Done():
 					return zero, nil, fmt.Errorf("%w (waiting: %v)", busy, ctx.Err())
-				case <-time.After(100 * time.Millisecond):
+				case <-time.After(portRetry):
 				}
 				continue
 			}
@@ -151,10 +190,17 @@ func acquire[T any](ctx context.Context, m map[string]*sharedEntry[T], addr stri
 				sharedMu.Lock()
 				defer sharedMu.Unlock()
 				e.refs--
-				if e.refs == 0 {
-					delete(m, addr)
-					stop(e.r)
+				if e.refs > 0 || e.lingering {
+					return
 				}
+				if opts.keep != nil && opts.keep(e.r) {
+					e.lingering = true
+					lingerWG.Add(1)
+					go linger(m, addr, e, stop, opts)
+					return
+				}
+				delete(m, addr)
+				stop(e.r)
 			})
 		}, nil
 	}
@@ -232,6 +278,7 @@ func (r *HTTPResponder) Listen(addr string) error {
 	r.mu.Lock()
 	r.addr = ln.Addr().String()
 	r.ln = ln
+	r.closing = false
 	r.srv = httplimit.Server(r, responderLimits)
 	srv := r.srv
 	r.mu.Unlock()
@@ -250,6 +297,9 @@ func (r *HTTPResponder) Addr() string {
 func (r *HTTPResponder) Close() error {
 	r.mu.Lock()
 	srv, ln := r.srv, r.ln
+	if srv != nil {
+		r.closing = true
+	}
 	r.srv, r.ln, r.addr = nil, nil, ""
 	r.mu.Unlock()
 	if srv == nil {
@@ -283,7 +333,7 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.RUnlock()
 	if !ok && validToken(token) {
 		ka = f.lookup(req.Context(), HTTP01, token)
-		ok = ka != ""
+		ok = ka != "" && r.servedFromFleet(token)
 	}
 	if !ok {
 		http.NotFound(w, req)
@@ -298,8 +348,9 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *HTTPResponder) Present(domain, token, keyAuth string) error {
 	r.mu.Lock()
 	r.tokens[token] = keyAuth
-	f := r.fleet
+	f, addr := r.fleet, r.addr
 	r.mu.Unlock()
+	f.logger().Debug("http-01 token presented", "domain", domain, "addr", addr)
 	return f.publish(HTTP01, token, keyAuth)
 }
 

@@ -21,7 +21,8 @@
 // a store lock ([AccountLocker]), once for the whole fleet.
 //
 // Files: policy.go (Decide, Status, RetryAt), service.go (Service, Issue,
-// Renew, RenewMany), obtain.go (the steps of one renewal: order, validate,
+// Renew, RenewMany, with OnResult for progress and MaxOrdersPerSecond),
+// timings.go (Timings of each Result), obtain.go (the steps of one renewal: order, validate,
 // commit, activate or fail, and ARI), operations.go (Revoke, Rollback,
 // Remove, Deploy), settings.go (Configure and the one merge rule),
 // accounts.go, fleet.go (SharedChallenges, ServeChallenges), interfaces.go (Store, Issuer, Issuers), deploy.go (file

@@ -24,8 +24,10 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 		res.PrevSerial = prev.Serial
 	}
 	start := s.now()
+	wall := time.Now()
 	s.log().Info("ordering certificate", "name", c.Name, "replaces", res.PrevSerial)
-	cert, err := s.order(ctx, c, prev)
+	cert, err := s.order(ctx, c, prev, &res.Timings)
+	stored := time.Now()
 	if err == nil {
 		err = s.validate(cert, c, prev)
 	}
@@ -37,11 +39,14 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 		if exists {
 			res.Next = s.Decide(c)
 		}
+		res.Timings.Total = time.Since(wall)
 		return res
 	}
 	v, next, err := s.commit(ctx, c, cert, start, exists)
+	res.Timings.Store = time.Since(stored)
 	if err != nil {
 		res.Action, res.Err = ActionFailed, err
+		res.Timings.Total = time.Since(wall)
 		return res
 	}
 	res.Action = ActionIssued
@@ -51,19 +56,27 @@ func (s *Service) obtain(ctx context.Context, c *store.Certificate, exists bool)
 	res.Serial, res.NotAfter, res.Next = v.Serial, v.NotAfter, next
 	s.log().Info("certificate "+string(res.Action), "name", c.Name, "serial", v.Serial, "not_after", v.NotAfter,
 		"took", s.now().Sub(start).Round(time.Millisecond))
+	deployed := time.Now()
 	res.DeployErr = s.activated(ctx, c)
+	res.Timings.Deploy = time.Since(deployed)
+	res.Timings.Total = time.Since(wall)
 	return res
 }
 
-// order runs the pre hooks and asks c's CA for a new certificate.
-func (s *Service) order(ctx context.Context, c *store.Certificate, prev *store.Version) (*acme.Certificate, error) {
+// order runs the pre hooks and asks c's CA for a new certificate, adding
+// the time of each step to tm.
+func (s *Service) order(ctx context.Context, c *store.Certificate, prev *store.Version, tm *Timings) (*acme.Certificate, error) {
+	t0 := time.Now()
 	if err := s.runHooks(ctx, HookPre, c, noFiles, nil); err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
+	tm.Hooks = t1.Sub(t0)
 	iss, err := s.issuer(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	tm.Account = time.Since(t1)
 	kt, err := acme.ParseKeyType(c.KeyType)
 	if err != nil {
 		return nil, err
@@ -81,7 +94,16 @@ func (s *Service) order(ctx context.Context, c *store.Certificate, prev *store.V
 		}
 	}
 	s.log().Debug("ordering", "name", c.Name, "domains", c.Domains)
-	return iss.Obtain(ctx, req)
+	t2 := time.Now()
+	if err := s.acquireOrderSlot(ctx); err != nil {
+		return nil, err
+	}
+	tm.Order += time.Since(t2)
+	cert, err := iss.Obtain(ctx, req)
+	if err == nil {
+		tm.add(cert.Timings)
+	}
+	return cert, err
 }
 
 // challenge turns c's stored challenge settings into a request's, with the

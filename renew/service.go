@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/certctl/certctl/acme"
 	"github.com/certctl/certctl/store"
 )
@@ -50,6 +52,9 @@ type Result struct {
 	// DeployErr is a failure of the file bindings or deploy hooks after a
 	// successful renewal; the new version stays active.
 	DeployErr error
+	// Timings are where the attempt's time went (steps not reached are
+	// zero; Total is set for a certificate issued).
+	Timings Timings
 }
 
 // Solvers override how every certificate's challenges are answered, for
@@ -116,8 +121,21 @@ type Service struct {
 	// negative waits as long as the context allows. A [Manager] never
 	// waits: it skips a held certificate until a later scan.
 	LockTimeout time.Duration
+	// MaxOrdersPerSecond caps how many new orders the service places per
+	// second, across all its workers (a token bucket with a burst of one
+	// second's worth, at least 1): politeness towards a CA when many
+	// certificates are due at once. Zero means no cap. A change takes
+	// effect with the next order, with a full bucket.
+	MaxOrdersPerSecond float64
+	// OnResult, if set, is called with each result of RenewMany as the
+	// certificate is done (from the worker's goroutine: concurrently), for
+	// progress reports.
+	OnResult func(Result)
 
 	defaultIssuers sync.Once
+	limiterMu      sync.Mutex
+	limiter        *rate.Limiter
+	limiterRate    float64 // the MaxOrdersPerSecond limiter was made for
 	issuers        Issuers
 	expiringSent   sync.Map // name\x00serial -> struct{}
 }
@@ -130,6 +148,20 @@ func (s *Service) now() time.Time {
 }
 
 func (s *Service) log() *slog.Logger { return logOrDiscard(s.Logger) }
+
+// orderLimiter returns the limiter of MaxOrdersPerSecond, nil when there is
+// no cap.
+func (s *Service) orderLimiter() *rate.Limiter {
+	s.limiterMu.Lock()
+	defer s.limiterMu.Unlock()
+	if r := s.MaxOrdersPerSecond; r != s.limiterRate {
+		s.limiter, s.limiterRate = nil, r
+		if r > 0 {
+			s.limiter = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+		}
+	}
+	return s.limiter
+}
 
 // Decide returns c's renewal decision at the service's current time.
 func (s *Service) Decide(c *store.Certificate) Decision { return s.Policy.Decide(c, s.now()) }
@@ -344,6 +376,9 @@ func (s *Service) renewMany(ctx context.Context, names []string, force, try bool
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if s.OnResult != nil {
+				defer func() { s.OnResult(results[i]) }()
+			}
 			defer s.recoverRenewal(ctx, n, &results[i])
 			results[i] = s.renew(ctx, n, force, try)
 		})

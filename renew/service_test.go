@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -259,6 +261,13 @@ func TestService_RenewMany_ParallelOverOneHTTPPort(t *testing.T) {
 		old[names[i]] = e.mustIssue(t, names[i], names[i]).Serial
 	}
 	e.svc.Workers = 8
+	var mu sync.Mutex
+	reported := map[string]string{}
+	e.svc.OnResult = func(r renew.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported[r.Name] = r.Serial
+	}
 	rs, err := e.svc.RenewMany(ctx, nil, true)
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +279,47 @@ func TestService_RenewMany_ParallelOverOneHTTPPort(t *testing.T) {
 		if r.Err != nil || r.Action != renew.ActionRenewed || r.Serial == old[r.Name] {
 			t.Fatalf("%s: %+v", r.Name, r)
 		}
+		if reported[r.Name] != r.Serial {
+			t.Fatalf("%s: OnResult reported serial %q, result %q", r.Name, reported[r.Name], r.Serial)
+		}
 		e.verifyActive(t, r.Name)
+	}
+	if len(reported) != 8 {
+		t.Fatalf("OnResult reported %d results", len(reported))
+	}
+}
+
+// MaxOrdersPerSecond holds back the orders past its budget: at one order
+// in 1000 s, the first of two renewals is ordered and the second cannot get
+// a slot before the context's deadline, so it fails at once without
+// contacting the CA, and its certificate keeps its version.
+func TestService_MaxOrdersPerSecond_HoldsBackOrders(t *testing.T) {
+	e := newEnv(t, acmetest.Options{})
+	old := map[string]string{}
+	for _, n := range []string{"m1.example", "m2.example"} {
+		old[n] = e.mustIssue(t, n, n).Serial
+	}
+	orders := e.srv.Orders()
+	e.svc.Workers = 1
+	e.svc.MaxOrdersPerSecond = 0.001
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rs, err := e.svc.RenewMany(ctx, []string{"m1.example", "m2.example"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Action != renew.ActionRenewed || rs[0].Serial == old["m1.example"] {
+		t.Fatalf("first renewal: %+v", rs[0])
+	}
+	if rs[1].Action != renew.ActionFailed || !strings.Contains(rs[1].Err.Error(), "order slot") {
+		t.Fatalf("second renewal: %+v", rs[1])
+	}
+	if got := e.srv.Orders() - orders; got != 1 {
+		t.Fatalf("%d orders reached the CA, want 1", got)
+	}
+	e.verifyActive(t, "m2.example")
+	if c, err := e.db.Get(context.Background(), "m2.example"); err != nil || c.ActiveVersion().Serial != old["m2.example"] {
+		t.Fatalf("m2.example after the held-back renewal: %v", err)
 	}
 }
 

@@ -254,6 +254,15 @@ func (h *handler) serveChallenge(w http.ResponseWriter, r *http.Request, id stri
 	if !processing() {
 		h.checkCAA(chal)
 	}
+	if d := h.s.latency; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		case <-h.s.done:
+		}
+		t.Stop()
+	}
 	chal.RLock()
 	body, err := json.Marshal(chal.Challenge)
 	authz := chal.Authz

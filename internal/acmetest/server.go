@@ -73,6 +73,12 @@ type Options struct {
 	// overrides Validity. Orders that name no profile get "default".
 	Profiles map[string]time.Duration
 
+	// ValidationLatency holds each answer to a challenge request that long
+	// after the validation, as a public CA's validation takes about a
+	// second: for benchmarks of how well a client overlaps its waits. 0
+	// answers as soon as the validation is over.
+	ValidationLatency time.Duration
+
 	// AlwaysValid makes the validation authority accept every challenge
 	// without contacting anything (PEBBLE_VA_ALWAYS_VALID).
 	AlwaysValid bool
@@ -107,8 +113,9 @@ type Server struct {
 	ca       *ca.CAImpl
 	wfe      wfe.WebFrontEndImpl
 	dns      *sharedDNS
-	profiles int  // number of profiles, including the default one
-	noReuse  bool // Options.AuthzReuse is 0: see handler.retireAuthorizations
+	profiles int           // number of profiles, including the default one
+	noReuse  bool          // Options.AuthzReuse is 0: see handler.retireAuthorizations
+	latency  time.Duration // Options.ValidationLatency
 
 	httpPort, tlsPort int
 	reserved          []int // ports picked by reservePort, released by Close
@@ -172,6 +179,7 @@ func Start(opts Options) (*Server, error) {
 		dns:      dnsServer,
 		profiles: len(profiles),
 		noReuse:  opts.AuthzReuse == 0,
+		latency:  opts.ValidationLatency,
 		httpPort: opts.HTTPPort,
 		tlsPort:  opts.TLSPort,
 		served:   make(chan struct{}),

@@ -36,6 +36,7 @@ type daemonOptions struct {
 	serveChall  bool
 	config      string // apply.go: the certificates file reconciled
 	agreeTOS    bool
+	maxOrders   float64
 }
 
 // NewCmdDaemon returns `certctl daemon`.
@@ -60,6 +61,7 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	f.IntVar(&o.workers, "workers", 4, "renewals run at once")
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
 	f.BoolVar(&o.serveChall, "serve-challenges", false, "keep the HTTP-01 responder on --http-addr (default :80) up, answering the tokens of every node sharing the store (fleets behind a load balancer)")
+	addMaxOrdersFlag(f, &o.maxOrders)
 	o.hooks.add(f, "any certificate")
 	f.StringVar(&o.config, "config", "", "certificates file (as for certctl apply) to reconcile the store with at start, on SIGHUP and when it changes")
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (to register an account for --config)")
@@ -72,6 +74,9 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	}
 	if o.workers < 1 || o.workers > 64 {
 		return usagef("--workers %d: want 1 to 64", o.workers)
+	}
+	if err := checkMaxOrders(o.maxOrders); err != nil {
+		return err
 	}
 	webhook, err := o.g.webhookURL(o.webhook, o.webhookFile)
 	if err != nil {
@@ -93,7 +98,7 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	}
 	defer closeStore(db, o.g.logger)
 	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
-		httpAddr: o.httpAddr, metrics: true, agreeTOS: o.agreeTOS})
+		httpAddr: o.httpAddr, metrics: true, agreeTOS: o.agreeTOS, maxOrdersPerSecond: o.maxOrders})
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,8 @@
 // command uses (globals.service is the only place that does); errors.go maps
 // errors to exit codes ([ExitCode]) and adds flag hints to library errors in
 // one place; output.go writes results as tables or JSON; hooks.go parses the
-// hook and file-binding flags.
+// hook and file-binding flags; timings.go is --timings, progress.go the
+// progress lines of renew on a terminal, bulk.go the default of --workers.
 //
 // Its few exported names: [Deps] carries what commands need from the outside
 // world (streams, environment, clock, an HTTP client for tests); [Run] builds

@@ -67,6 +67,7 @@ func NewCmdIssue(g *globals) *cobra.Command {
 	f.BoolVar(&o.force, "force", false, "obtain a new certificate even if a valid one exists")
 	o.files.add(f)
 	o.hooks.add(f, "this certificate")
+	g.addTimingsFlag(f)
 	return cmd
 }
 
@@ -163,6 +164,7 @@ func runIssue(cmd *cobra.Command, o *issueOptions) error {
 	if err := printResults(cmd.OutOrStdout(), o.g, []renew.Result{res}, false); err != nil {
 		return err
 	}
+	waitForOthers(cmd.Context())
 	return resultsError([]renew.Result{res}, "issue")
 }
 

@@ -24,6 +24,8 @@ type resultJSON struct {
 	// failed (see the kind constants in explain.go); Hint says what to do.
 	ErrorKind string `json:"error_kind,omitempty"`
 	Hint      string `json:"hint,omitempty"`
+	// Timings, with --timings, are where the attempt's time went.
+	Timings *timingsJSON `json:"timings,omitempty"`
 }
 
 // failureOf returns the kind and hint of a result's failure and the failure
@@ -88,7 +90,11 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 	if g.json() {
 		out := make([]resultJSON, 0, len(rs))
 		for _, r := range rs {
-			out = append(out, resultJSONOf(r))
+			j := resultJSONOf(r)
+			if g.timings.on() {
+				j.Timings = newTimingsJSON(r.Timings)
+			}
+			out = append(out, j)
 		}
 		return writeJSON(w, out)
 	}
@@ -100,11 +106,12 @@ func printResults(w io.Writer, g *globals, rs []renew.Result, summary bool) erro
 		}
 	}
 	if summary {
-		_, err := fmt.Fprintf(w, "%d certificates: %d renewed, %d issued, %d not due, %d failed\n", len(rs),
-			counts[renew.ActionRenewed], counts[renew.ActionIssued], counts[renew.ActionNotDue], counts[renew.ActionFailed])
-		return err
+		if _, err := fmt.Fprintf(w, "%d certificates: %d renewed, %d issued, %d not due, %d failed\n", len(rs),
+			counts[renew.ActionRenewed], counts[renew.ActionIssued], counts[renew.ActionNotDue], counts[renew.ActionFailed]); err != nil {
+			return err
+		}
 	}
-	return nil
+	return g.timings.print(w, rs)
 }
 
 // resultJSONOf is the JSON form of one result, as printResults writes it.

@@ -12,6 +12,8 @@ type renewOptions struct {
 	hooks   hookFlags
 	webhook string
 	hookURL string // --webhook-file
+
+	maxOrdersPerSecond float64
 }
 
 // NewCmdRenew returns `certctl renew`.
@@ -28,9 +30,11 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&o.all, "all", false, "renew every due certificate (the default when no name is given)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "renew even if not due")
-	cmd.Flags().IntVar(&o.workers, "workers", 4, "renewals run at once")
+	cmd.Flags().IntVar(&o.workers, "workers", defaultRenewWorkers, "renewals run at once")
 	addWebhookFlags(cmd.Flags(), &o.webhook, &o.hookURL, "URL to POST JSON notifications of failures to")
 	o.hooks.add(cmd.Flags(), "any certificate")
+	g.addTimingsFlag(cmd.Flags())
+	addMaxOrdersFlag(cmd.Flags(), &o.maxOrdersPerSecond)
 	return cmd
 }
 
@@ -40,6 +44,9 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	}
 	if o.workers < 1 || o.workers > 64 {
 		return usagef("--workers %d: want 1 to 64", o.workers)
+	}
+	if err := checkMaxOrders(o.maxOrdersPerSecond); err != nil {
+		return err
 	}
 	for _, n := range names {
 		if err := checkName(n); err != nil {
@@ -63,17 +70,21 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 			return err
 		}
 	}
-	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook})
+	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
+		maxOrdersPerSecond: o.maxOrdersPerSecond})
 	if err != nil {
 		return err
 	}
 	defer svc.close(cmd.Context())
+	stop := o.g.newProgress(cmd.ErrOrStderr(), "renew", len(names)).attach(svc.Service)
 	rs, err := svc.RenewMany(cmd.Context(), names, o.force)
+	stop()
 	if err != nil {
 		return err
 	}
 	if err := printResults(cmd.OutOrStdout(), o.g, rs, true); err != nil {
 		return err
 	}
+	waitForOthers(cmd.Context())
 	return resultsError(rs, "renewal")
 }

@@ -60,6 +60,9 @@ type globals struct {
 	keyOverride   *store.Options
 
 	logger *slog.Logger
+	// timings, when set, adds each result's timings to the output (see
+	// timings.go).
+	timings *timingsFlag
 	// storeLoc is where the last store opened is (or was to be), for
 	// messages about an unreachable store.
 	storeLoc string
@@ -79,6 +82,9 @@ func Run(ctx context.Context, deps *Deps, args []string) int {
 	root.SetOut(deps.Stdout)
 	root.SetErr(deps.Stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	// Another certctl process's orders may rely on this one's HTTP-01
+	// listener (see acme.WaitLingering): keep it up until they are done.
+	acme.WaitLingering(ctx)
 	if err != nil {
 		err = g.nameStore(err)
 		if isCobraUsage(err) {

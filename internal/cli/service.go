@@ -21,6 +21,8 @@ type serviceOptions struct {
 	hooks           store.Hooks
 	webhook         string
 	httpAddr        string
+	// maxOrdersPerSecond is renew.Service.MaxOrdersPerSecond.
+	maxOrdersPerSecond float64
 	// metrics counts the service's ACME requests in service.metrics.
 	metrics bool
 }
@@ -54,6 +56,8 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 		LockTimeout: g.lockTimeout,
 		GlobalHooks: o.hooks,
 		Solvers:     renew.Solvers{HTTPAddr: o.httpAddr},
+
+		MaxOrdersPerSecond: o.maxOrdersPerSecond,
 	}}
 	s.Solvers.Shared, _ = db.(store.Shared) // challenge answers visible to every node sharing the store
 	if o.metrics {
