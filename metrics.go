@@ -44,13 +44,23 @@ func (s *served) hit(c *tls.Certificate) {
 		v.(*atomic.Uint64).Add(1)
 		return
 	}
+	// A certificate not seen yet (the first handshake after a swap): find
+	// its name, and forget the certificates no longer served, which the
+	// map would otherwise keep alive for ever, one per renewal.
 	name := ""
+	current := make(map[*tls.Certificate]bool)
 	for _, b := range s.m.binder.Bindings() {
+		current[b.Certificate] = true
 		if b.Certificate == c {
 			name = b.Name
-			break
 		}
 	}
+	s.certs.Range(func(k, _ any) bool {
+		if !current[k.(*tls.Certificate)] {
+			s.certs.Delete(k)
+		}
+		return true
+	})
 	s.mu.Lock()
 	if s.byName == nil {
 		s.byName = make(map[string]*atomic.Uint64)
