@@ -1,8 +1,6 @@
 package fsx
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,8 +15,8 @@ import (
 // directory next to dir, which then trades places with dir in one atomic
 // exchange (Linux renameat2 RENAME_EXCHANGE). Other regular files of dir
 // are carried over as hard links; dir's permissions (less group and other
-// write) and group are kept. Leftovers of a killed exchange (hidden
-// .NAME.new-* and .NAME.old-* directories) are removed by the next call.
+// write) and group are kept. What a killed call leaves (the hidden
+// directory .NAME.new beside dir) is removed by the next call.
 //
 // dir must pass [OpenPrivateDir]'s checks when it exists ([ErrUnsafeDir]).
 // Where the exchange is not available (other systems, a subdirectory in
@@ -31,7 +29,14 @@ func ReplaceDir(dir string, files ...File) error {
 		}
 	}
 	parent, base := filepath.Dir(filepath.Clean(dir)), filepath.Base(dir)
-	removeStaleDirs(parent, base)
+	// The fresh directory has a fixed name, so what a killed call left is
+	// found without listing parent (which may hold thousands of
+	// certificates' directories). Writers of one dir are serialised by
+	// their caller (the certificate's lock).
+	fresh := filepath.Join(parent, "."+base+".new")
+	if err := os.RemoveAll(fresh); err != nil {
+		return fmt.Errorf("%s: removing what an interrupted write left: %w", dir, err)
+	}
 
 	old, err := OpenPrivateDir(dir)
 	switch {
@@ -49,9 +54,6 @@ func ReplaceDir(dir string, files ...File) error {
 		}
 	}
 
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	fresh := filepath.Join(parent, "."+base+".new-"+hex.EncodeToString(rnd[:]))
 	if err := os.Mkdir(fresh, 0o700); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
@@ -117,18 +119,4 @@ func carriedOver(r *os.Root, files []File) (keep []string, ok bool) {
 		keep = append(keep, n)
 	}
 	return keep, true
-}
-
-// removeStaleDirs removes what a killed ReplaceDir of base left in parent.
-func removeStaleDirs(parent, base string) {
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if strings.HasPrefix(n, "."+base+".new-") || strings.HasPrefix(n, "."+base+".old-") {
-			_ = os.RemoveAll(filepath.Join(parent, n))
-		}
-	}
 }

@@ -36,10 +36,11 @@ func TestReplaceDir_SetIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a killed call leaves behind.
-	for _, n := range []string{".site.new-1", ".site.old-2"} {
-		if err := os.Mkdir(filepath.Join(parent, n), 0o700); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Mkdir(filepath.Join(parent, ".site.new"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(parent, ".site.new", "a.pem"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	var stop atomic.Bool
