@@ -61,9 +61,13 @@ func ExitCode(err error) int {
 	var ue *usageError
 	var re *refusedError
 	var fe *failedError
+	var cs *checkState
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &cs):
+		// certctl check: its state, by the monitoring convention.
+		return cs.state
 	case errors.As(err, &fe) && fe.partial():
 		return ExitPartial
 	case errors.As(err, &ue), errors.As(err, &re),

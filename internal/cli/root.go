@@ -87,7 +87,8 @@ func Run(ctx context.Context, deps *Deps, args []string) int {
 	acme.WaitLingering(ctx)
 	if err != nil {
 		err = g.nameStore(err)
-		if isCobraUsage(err) {
+		var cs *checkState // check's bad input keeps its UNKNOWN state
+		if isCobraUsage(err) && !errors.As(err, &cs) {
 			err = &usageError{err.Error()}
 		}
 		var fe *failedError
@@ -96,7 +97,7 @@ func Run(ctx context.Context, deps *Deps, args []string) int {
 		} else {
 			fmt.Fprintf(deps.Stderr, "certctl: %s\n", withHint(oneLine(err), err))
 		}
-		if cmd != nil && ExitCode(err) == ExitUsage && isCobraUsage(err) {
+		if cmd != nil && (ExitCode(err) == ExitUsage || cs != nil) && isCobraUsage(err) {
 			fmt.Fprintf(deps.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 	}
@@ -185,6 +186,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		NewCmdConfigure(g),
 		NewCmdStore(g),
 		NewCmdApply(g),
+		NewCmdCheck(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root, g
