@@ -31,6 +31,9 @@ type Deps struct {
 	Version string
 	// HTTPClient, if set, is used to talk to CAs (tests).
 	HTTPClient *http.Client
+	// Systemctl runs `systemctl ARGS...` and returns its standard output
+	// (certctl doctor). Nil runs the system's systemctl.
+	Systemctl func(ctx context.Context, args ...string) (string, error)
 }
 
 // globals are the flags every command takes.
@@ -187,6 +190,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		NewCmdStore(g),
 		NewCmdApply(g),
 		NewCmdCheck(g),
+		NewCmdDoctor(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root, g
