@@ -63,7 +63,8 @@
 //     ([*UnreachableError]); and whether a refused order may be retried
 //     without "replaces".
 //   - lookup.go: [Lookup], [SystemResolvers], and the DNS queries (miekg/dns,
-//     as lego's own checks) made after a failed validation.
+//     as lego's own checks) made after a failed validation; lookupname.go:
+//     [LookupName], the same look before any validation (certctl doctor).
 //   - certificate.go: [KeyType], [Certificate] and its checks; the PEM
 //     parsing itself is internal/certpem's.
 //   - names.go: [NormalizeDomains] and friends; directory.go: [ResolveDirectory],
