@@ -164,9 +164,13 @@ func runDoctor(cmd *cobra.Command, o *doctorOptions) error {
 
 // printDoctor writes one line per check: STATUS  CHECK SUBJECT  DETAIL; fix: FIX.
 func printDoctor(w io.Writer, checks []DoctorCheck) error {
+	// Labels are aligned; a long one (a CA's URL) does not widen the rest.
+	const maxWidth = 30
 	width := 0
 	for _, c := range checks {
-		width = max(width, len(label(c)))
+		if n := len(label(c)); n <= maxWidth {
+			width = max(width, n)
+		}
 	}
 	var b strings.Builder
 	for _, c := range checks {
@@ -436,8 +440,9 @@ func (d *doctor) checkCA(hc *http.Client, dir string) {
 		d.add(doctorWarn, checkCA, dir, fmt.Sprintf("reachable (%s), but its answer has no Date: clocks not compared", rtt.Round(time.Millisecond)), "")
 		return
 	}
-	// The Date has whole seconds: a second of skew is noise.
-	skew := ours.Sub(date).Round(time.Second)
+	// The Date has whole seconds (the CA's time was in [date, date+1s)):
+	// compare with the middle of that second; a second of skew is noise.
+	skew := ours.Sub(date.Add(time.Second / 2)).Round(time.Second)
 	abs := skew.Abs()
 	if abs > d.o.maxSkew {
 		way := "ahead of"

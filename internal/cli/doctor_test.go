@@ -229,10 +229,13 @@ func TestDoctor_ClockSkewAndOverdue(t *testing.T) {
 	if code != 0 || j.Status != "warn" {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	want(t, j, "ca", h.srv.DirectoryURL(), "warn", "this host's clock is 2m0s ahead of the CA's", "timedatectl")
+	want(t, j, "ca", h.srv.DirectoryURL(), "warn", "this host's clock is ", "ahead of the CA's", "timedatectl")
+	// The CA's Date has whole seconds: the skew is known to a second.
+	skewIs(t, find(t, j, "ca", h.srv.DirectoryURL()).Detail, "1m59s", "2m0s", "2m1s")
 	behind := func() time.Time { return time.Now().Add(-40 * time.Second) }
 	_, j, _ = h.doctor(doctorRun{now: behind})
-	want(t, j, "ca", h.srv.DirectoryURL(), "warn", "40s behind")
+	want(t, j, "ca", h.srv.DirectoryURL(), "warn", "behind the CA's")
+	skewIs(t, find(t, j, "ca", h.srv.DirectoryURL()).Detail, "39s", "40s", "41s")
 	_, j, _ = h.doctor(doctorRun{now: behind}, "--max-skew", "1m")
 	want(t, j, "ca", h.srv.DirectoryURL(), "ok")
 
@@ -247,6 +250,17 @@ func TestDoctor_ClockSkewAndOverdue(t *testing.T) {
 	// 91 days on it has expired.
 	_, j, _ = h.doctor(doctorRun{now: func() time.Time { return time.Now().Add(91 * 24 * time.Hour) }})
 	want(t, j, "renewal", "doc-clock.example", "fail", "expired")
+}
+
+// skewIs fails unless detail says the clock is off by one of skews.
+func skewIs(t *testing.T, detail string, skews ...string) {
+	t.Helper()
+	for _, s := range skews {
+		if strings.Contains(detail, "clock is "+s+" ") {
+			return
+		}
+	}
+	t.Fatalf("skew in %q is none of %v", detail, skews)
 }
 
 func TestDoctor_Service(t *testing.T) {
