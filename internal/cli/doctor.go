@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,7 @@ const (
 	checkDNSProv   = "dns-provider"
 	checkPort      = "port"    // the challenge port is free or held by certctl
 	checkWebroot   = "webroot" // the web server serves the webroot's challenge files
+	checkCAA       = "caa"     // the name's CAA records allow the certificate's CA
 )
 
 // overdueGrace is how long past its renewal time a certificate may go
@@ -61,7 +63,7 @@ const overdueGrace = 36 * time.Hour
 // (README.md, "certctl doctor"). Fields are only ever added.
 type DoctorCheck struct {
 	Status string `json:"status"` // ok, warn or fail
-	Check  string `json:"check"`  // store, store-locks, service, last-run, ca, renewal, dns, dns-provider, port, webroot
+	Check  string `json:"check"`  // store, store-locks, service, last-run, ca, renewal, dns, dns-provider, port, webroot, caa
 	// Subject is what the check is about: a certificate name, a domain, a
 	// CA's directory URL; "" for the host.
 	Subject string `json:"subject,omitempty"`
@@ -113,6 +115,8 @@ type doctor struct {
 	ctx    context.Context
 	now    time.Time
 	checks []DoctorCheck
+	// caaIDs are the "caaIdentities" of each CA directory that answered.
+	caaIDs map[string][]string
 }
 
 func (d *doctor) add(status, check, subject, detail, fix string) {
@@ -126,7 +130,7 @@ func runDoctor(cmd *cobra.Command, o *doctorOptions) error {
 	if o.maxSkew <= 0 {
 		return usagef("--max-skew %s: want more than 0", o.maxSkew)
 	}
-	d := &doctor{o: o, ctx: cmd.Context(), now: o.g.deps.Now()}
+	d := &doctor{o: o, ctx: cmd.Context(), now: o.g.deps.Now(), caaIDs: map[string][]string{}}
 	certs := d.checkStore()
 	d.checkService(len(certs))
 	d.checkLastRun(certs)
@@ -427,8 +431,15 @@ func (d *doctor) checkCA(hc *http.Client, dir string) {
 		d.add(doctorFail, checkCA, dir, "unreachable: "+oneLine(err), explain(&acme.UnreachableError{Directory: dir, Err: err}).hint)
 		return
 	}
+	var body struct {
+		Meta struct {
+			CAAIdentities []string `json:"caaIdentities"`
+		} `json:"meta"`
+	}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
+	d.caaIDs[dir] = body.Meta.CAAIdentities
 	rtt := time.Since(start)
 	ours := t0.Add(clock().Sub(t0) / 2)
 	if resp.StatusCode != http.StatusOK {
@@ -476,6 +487,9 @@ func (d *doctor) checkCert(c *store.Certificate) {
 		d.add(doctorOK, checkRenewal, c.Name, fmt.Sprintf("valid until %s; renewal %s (%s)", fmtTime(v.NotAfter), fmtTime(dec.At), dec.Reason), "")
 	}
 
+	for _, dom := range c.Domains {
+		d.checkCAA(c, dom)
+	}
 	wildcard := slices.ContainsFunc(c.Domains, func(s string) bool { return strings.HasPrefix(s, "*.") })
 	switch c.Challenge.Type {
 	case acme.DNS01:
@@ -510,6 +524,38 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// checkCAA checks that the CAA records governing domain, if it has any,
+// allow the certificate's CA. Names without CAA records give no line.
+func (d *doctor) checkCAA(c *store.Certificate, domain string) {
+	resolvers := d.o.g.resolverList()
+	if len(resolvers) == 0 {
+		return
+	}
+	l := acme.LookupCAA(d.ctx, resolvers, domain)
+	l.CAAIdentities = d.caaIDs[c.Directory]
+	switch {
+	case l.Err != nil:
+		d.add(doctorWarn, checkCAA, domain, "CAA records not looked up: "+oneLine(l.Err), "")
+		return
+	case len(l.CAA) == 0:
+		return
+	}
+	recs := fmt.Sprintf("the CAA records of %s (%s)", l.CAAName, strings.Join(l.CAA, ", "))
+	allowed, known := l.AllowsCA(strings.HasPrefix(domain, "*."))
+	switch {
+	case !known:
+		d.add(doctorOK, checkCAA, domain, recs+" restrict issuance; the CA names no identities (caaIdentities) to compare them with", "")
+	case allowed:
+		d.add(doctorOK, checkCAA, domain, recs+" allow "+strings.Join(l.CAAIdentities, ", "), "")
+	default:
+		want := "one that names the CA"
+		if len(l.CAAIdentities) > 0 {
+			want = fmt.Sprintf(`0 issue "%s"`, l.CAAIdentities[0])
+		}
+		d.add(doctorFail, checkCAA, domain, recs+" do not allow this CA: the renewal will be refused", "add "+want+" to them")
+	}
 }
 
 // checkDNSProvider checks that a dns-01 certificate's provider can be made

@@ -342,3 +342,24 @@ func TestDoctor_NoStore_CAUnreachable(t *testing.T) {
 		t.Fatalf("doctor made a store: %v", err)
 	}
 }
+
+func TestDoctor_CAA(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	h.mustRun("issue", "-d", "doc-caa-no.example", "-d", "doc-caa-yes.example", "-d", "doc-caa-none.example",
+		"--http-addr", h.httpAddr(), "--agree-tos")
+	records(t, h, "doc-caa-no.example", func() { h.srv.SetCAA("doc-caa-no.example", "issue", "other-ca.example") })
+	records(t, h, "doc-caa-yes.example", func() { h.srv.SetCAA("doc-caa-yes.example", "issue", acmetest.CAAIdentity) })
+
+	code, j, out := h.doctor(doctorRun{})
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	want(t, j, "caa", "doc-caa-no.example", "fail", `0 issue "other-ca.example"`, "do not allow this CA",
+		`add 0 issue "`+acmetest.CAAIdentity+`"`)
+	want(t, j, "caa", "doc-caa-yes.example", "ok", "allow "+acmetest.CAAIdentity)
+	for _, c := range j.Checks {
+		if c.Check == "caa" && c.Subject == "doc-caa-none.example" {
+			t.Fatalf("a name without CAA records got a line: %+v", c)
+		}
+	}
+}
