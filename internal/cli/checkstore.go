@@ -83,7 +83,10 @@ func compareWithStore(certs []*store.Certificate, leaf *x509.Certificate, name s
 		}
 	}
 	if rec == nil {
-		return CheckStoreJSON{Match: matchNotManaged, Detail: "no certificate in the store is for " + orIt(name)}
+		if name == "" {
+			return CheckStoreJSON{Match: matchNotManaged, Detail: "the served certificate is not in the store"}
+		}
+		return CheckStoreJSON{Match: matchNotManaged, Detail: "no certificate in the store is for " + name}
 	}
 	j := CheckStoreJSON{Name: rec.Name}
 	active := rec.ActiveVersion()
@@ -146,11 +149,4 @@ func covers(domains []string, name string) bool {
 		}
 	}
 	return false
-}
-
-func orIt(name string) string {
-	if name == "" {
-		return "the served certificate"
-	}
-	return name
 }

@@ -81,6 +81,7 @@ type DoctorJSON struct {
 type doctorOptions struct {
 	g        *globals
 	httpPort int
+	httpAddr string
 	maxSkew  time.Duration
 	service  string
 	timer    string
@@ -103,6 +104,7 @@ func NewCmdDoctor(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.httpPort, "http-port", 80, "port the CA connects to for http-01, where a webroot's web server is asked (80 but behind a port forward)")
+	f.StringVar(&o.httpAddr, "http-addr", "", "the daemon's --http-addr, when it sets one for every certificate (default: each certificate's own)")
 	f.DurationVar(&o.maxSkew, "max-skew", 30*time.Second, "warn when this host's clock and the CA's differ by more")
 	f.StringVar(&o.service, "service", "certctl.service", "systemd unit of the daemon")
 	f.StringVar(&o.timer, "timer", "certctl-renew.timer", "systemd timer that runs certctl renew, the daemon's alternative")
@@ -506,17 +508,21 @@ func (d *doctor) checkCert(c *store.Certificate) {
 		d.add(doctorFail, checkDNSProv, c.Name, "a wildcard name needs dns-01, but the certificate uses "+orDefault(c.Challenge.Type, acme.HTTP01),
 			"certctl issue with --dns PROVIDER")
 	}
+	httpAddr := c.Challenge.HTTPAddr
+	if d.o.httpAddr != "" {
+		httpAddr = d.o.httpAddr
+	}
 	var lookups []*acme.Lookup
 	for _, dom := range c.Domains {
 		if !strings.HasPrefix(dom, "*.") {
-			lookups = append(lookups, d.checkName(dom, c.Challenge.HTTPAddr, strconv.Itoa(d.o.httpPort)))
+			lookups = append(lookups, d.checkName(dom, httpAddr, strconv.Itoa(d.o.httpPort)))
 		}
 	}
 	if c.Challenge.Webroot != "" {
 		d.checkWebroot(c, lookups)
 		return
 	}
-	d.checkPortFree(c.Name, orDefault(c.Challenge.HTTPAddr, ":80"))
+	d.checkPortFree(c.Name, orDefault(httpAddr, ":80"))
 }
 
 func orDefault(s, def string) string {

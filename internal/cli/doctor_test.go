@@ -176,6 +176,14 @@ func TestDoctor_BusyPort_NamesHolder(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	want(t, j, "port", "doc-port.example", "fail", "port "+h.httpAddr()+" is in use by "+selfComm(), "stop that program", "--webroot")
+
+	// The daemon's --http-addr replaces the certificate's own.
+	free := freeAddr(t)
+	code, j, out = h.doctor(doctorRun{}, "--http-addr", free)
+	if code != 0 {
+		t.Fatalf("--http-addr %s: exit %d\n%s", free, code, out)
+	}
+	want(t, j, "port", "doc-port.example", "ok", free+" is free")
 }
 
 func TestDoctor_Webroot(t *testing.T) {
