@@ -128,6 +128,15 @@ func TestCheck_SameSerial_OK(t *testing.T) {
 		t.Fatalf("TLS 1.3 suites %v", tg.CipherSuites["TLS 1.3"])
 	}
 
+	// No --name with an IP address: no SNI, and the address is what is
+	// verified; the certificate names none, yet it is found by serial.
+	code, j, out = h.check(addr, "--root", root)
+	tg = j.Targets[0]
+	if code != 2 || tg.ServerName != "" || tg.Verified || !strings.Contains(tg.VerifyError, "127.0.0.1") ||
+		tg.Store == nil || tg.Store.Match != "same" {
+		t.Fatalf("no --name: exit %d\n%s", code, out)
+	}
+
 	// The text form: a summary line first, as monitoring systems read it.
 	code, text, _ := h.run("check", addr, "--name", "a.example", "--root", root)
 	if code != 0 || !strings.HasPrefix(text, "OK - "+addr+" name a.example: serial ") || !strings.Contains(text, "same: same serial") {
