@@ -123,10 +123,10 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Log
 			}
 			p = webrootProvider{dir: ch.Webroot}
 		case ch.HTTPResponder != nil:
-			if ch.Shared != nil {
-				ch.HTTPResponder.shareIfAlone(ch.Shared, log)
-			}
 			p = ch.HTTPResponder
+			if ch.Shared != nil {
+				p, s.release = ch.HTTPResponder.forOrder(ch.Shared, log)
+			}
 		default:
 			dp, release, r, err := httpProvider(ctx, ch.HTTPAddr, ch.Shared, log)
 			if err != nil {
@@ -140,20 +140,24 @@ func setSolver(ctx context.Context, lc *lego.Client, ch Challenge, log *slog.Log
 		return s, lc.Challenge.SetHTTP01Provider(loggedProvider{p, &s.tokens}, http01.SetDelay(0))
 	case TLSALPN01:
 		if r := ch.TLSResponder; r != nil {
+			var p challenge.Provider = r
 			if ch.Shared != nil {
-				r.shareIfAlone(ch.Shared, log)
+				p, s.release = r.forOrder(ch.Shared, log)
 			}
-			return s, lc.Challenge.SetTLSALPN01Provider(r)
+			return s, lc.Challenge.SetTLSALPN01Provider(p)
 		}
 		r, release, err := AcquireTLSALPNResponder(ctx, ch.TLSAddr)
 		if err != nil {
 			return nil, err
 		}
-		if ch.Shared != nil {
-			r.shareIfAlone(ch.Shared, log)
-		}
+		var p challenge.Provider = r
 		s.release, s.listen = release, listenAddr(ch.TLSAddr)
-		return s, lc.Challenge.SetTLSALPN01Provider(r)
+		if ch.Shared != nil {
+			var detach func()
+			p, detach = r.forOrder(ch.Shared, log)
+			s.release = func() { detach(); release() }
+		}
+		return s, lc.Challenge.SetTLSALPN01Provider(p)
 	case DNS01:
 		var p challenge.Provider = ch.DNS
 		if p == nil {

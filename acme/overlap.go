@@ -115,7 +115,7 @@ func (r *HTTPResponder) keepForFleet() bool {
 // order is done, or they expired).
 func (r *HTTPResponder) pruneServed() {
 	r.mu.RLock()
-	f := r.fleet
+	fleets := r.attached.lookupSet(r.fleet)
 	tokens := make([]string, 0, len(r.served))
 	for t := range r.served {
 		tokens = append(tokens, t)
@@ -123,7 +123,7 @@ func (r *HTTPResponder) pruneServed() {
 	r.mu.RUnlock()
 	var gone []string
 	for _, t := range tokens {
-		if f.lookup(context.Background(), HTTP01, t) == "" {
+		if lookupAny(context.Background(), fleets, HTTP01, t) == "" {
 			gone = append(gone, t)
 		}
 	}
@@ -186,7 +186,7 @@ type delegate struct {
 
 	mu        sync.Mutex
 	published map[string]bool // tokens the holder answers
-	own       *HTTPResponder  // set once it fell back to the port
+	own       *httpOrder      // set once it fell back to the port
 	release   func()
 }
 
@@ -230,16 +230,17 @@ func (d *delegate) Present(domain, token, keyAuth string) error {
 	if aerr != nil {
 		return aerr
 	}
-	r.shareIfAlone(d.f.cs, d.f.log)
+	o, detach := r.forOrder(d.f.cs, d.f.log)
 	d.mu.Lock()
 	if d.own != nil { // a concurrent Present took it first
+		detach()
 		release()
-		r = d.own
+		o = d.own
 	} else {
-		d.own, d.release = r, release
+		d.own, d.release = o, func() { detach(); release() }
 	}
 	d.mu.Unlock()
-	return r.Present(domain, token, keyAuth)
+	return o.Present(domain, token, keyAuth)
 }
 
 // CleanUp retracts token from the store, or from the responder it fell back
@@ -315,12 +316,13 @@ func httpProvider(ctx context.Context, addr string, cs ChallengeStore, log *slog
 	if addr == "" {
 		addr = ":80"
 	}
-	r, release, err := acquireHTTP(ctx, addr, cs != nil)
+	r, free, err := acquireHTTP(ctx, addr, cs != nil)
 	if err == nil {
-		if cs != nil {
-			r.shareIfAlone(cs, log)
+		if cs == nil {
+			return r, free, r, nil
 		}
-		return r, release, r, nil
+		o, detach := r.forOrder(cs, log)
+		return o, func() { detach(); free() }, r, nil
 	}
 	var busy *PortBusyError
 	if !errors.Is(err, errHolderWaitable) || !errors.As(err, &busy) {

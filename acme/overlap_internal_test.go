@@ -76,7 +76,7 @@ func TestDelegate_HolderAnswersAndLingers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder.shareIfAlone(cs, nil)
+	holder.Share(cs, nil)
 
 	d := newDelegate(ctx, addr, cs, nil, nil)
 	if err := d.Present("d.example", "tok1", "tok1.ka"); err != nil {

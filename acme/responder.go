@@ -39,7 +39,9 @@ const challengePath = "/.well-known/acme-challenge/"
 type HTTPResponder struct {
 	mu     sync.RWMutex
 	tokens map[string]string // token -> key authorization
-	fleet  fleet
+	fleet  fleet             // set by Share
+	// attached are the stores of the orders using the responder (forOrder).
+	attached attached
 	// served are the tokens answered from the fleet's store, which other
 	// processes' orders may still depend on (see lingerHTTP); closing is set
 	// once the responder decided to close, after which it answers no more
@@ -256,17 +258,6 @@ func (r *HTTPResponder) Share(cs ChallengeStore, log *slog.Logger) {
 	r.mu.Unlock()
 }
 
-// shareIfAlone is Share unless r already shares through a store: a process
-// uses one store, and the first order to acquire a shared responder with one
-// links it.
-func (r *HTTPResponder) shareIfAlone(cs ChallengeStore, log *slog.Logger) {
-	r.mu.Lock()
-	if r.fleet.cs == nil {
-		r.fleet = fleet{cs, log}
-	}
-	r.mu.Unlock()
-}
-
 // Listen starts serving challenges on addr in the background, cutting off
 // clients that are idle or slow for a few seconds and serving at most 128
 // connections at once.
@@ -329,10 +320,10 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.RLock()
 	ka, ok := r.tokens[token]
-	f := r.fleet
+	fleets := r.attached.lookupSet(r.fleet)
 	r.mu.RUnlock()
 	if !ok && validToken(token) {
-		ka = f.lookup(req.Context(), HTTP01, token)
+		ka = lookupAny(req.Context(), fleets, HTTP01, token)
 		ok = ka != "" && r.servedFromFleet(token)
 	}
 	if !ok {
@@ -346,21 +337,36 @@ func (r *HTTPResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // Present makes the responder answer token (lego's challenge.Provider), and
 // publishes it to the fleet's store if it has one.
 func (r *HTTPResponder) Present(domain, token, keyAuth string) error {
-	r.mu.Lock()
-	r.tokens[token] = keyAuth
-	f, addr := r.fleet, r.addr
-	r.mu.Unlock()
+	addr := r.hold(token, keyAuth)
+	r.mu.RLock()
+	f := r.fleet
+	r.mu.RUnlock()
 	f.logger().Debug("http-01 token presented", "domain", domain, "addr", addr)
 	return f.publish(HTTP01, token, keyAuth)
+}
+
+// hold makes r answer token with keyAuth, and returns r's address.
+func (r *HTTPResponder) hold(token, keyAuth string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tokens[token] = keyAuth
+	return r.addr
+}
+
+// drop makes r stop answering token.
+func (r *HTTPResponder) drop(token string) {
+	r.mu.Lock()
+	delete(r.tokens, token)
+	r.mu.Unlock()
 }
 
 // CleanUp forgets token (lego's challenge.Provider), and retracts it from the
 // fleet's store if it has one.
 func (r *HTTPResponder) CleanUp(domain, token, keyAuth string) error {
-	r.mu.Lock()
-	delete(r.tokens, token)
+	r.drop(token)
+	r.mu.RLock()
 	f := r.fleet
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	f.retract(HTTP01, token, keyAuth)
 	return nil
 }
@@ -373,10 +379,12 @@ func (r *HTTPResponder) CleanUp(domain, token, keyAuth string) error {
 type TLSALPNResponder struct {
 	mu    sync.RWMutex
 	certs map[string]*tls.Certificate // domain -> challenge certificate
-	fleet fleet
-	ln    net.Listener
-	conns map[net.Conn]struct{} // handshakes in progress; nil when closed
-	wg    sync.WaitGroup        // the accept loop and the handshakes
+	fleet fleet                       // set by Share
+	// attached are the stores of the orders using the responder (forOrder).
+	attached attached
+	ln       net.Listener
+	conns    map[net.Conn]struct{} // handshakes in progress; nil when closed
+	wg       sync.WaitGroup        // the accept loop and the handshakes
 }
 
 // NewTLSALPNResponder returns a responder that is not listening: use its
@@ -393,15 +401,6 @@ func NewTLSALPNResponder() *TLSALPNResponder {
 func (r *TLSALPNResponder) Share(cs ChallengeStore, log *slog.Logger) {
 	r.mu.Lock()
 	r.fleet = fleet{cs, log}
-	r.mu.Unlock()
-}
-
-// shareIfAlone is Share unless r already shares through a store.
-func (r *TLSALPNResponder) shareIfAlone(cs ChallengeStore, log *slog.Logger) {
-	r.mu.Lock()
-	if r.fleet.cs == nil {
-		r.fleet = fleet{cs, log}
-	}
 	r.mu.Unlock()
 }
 
@@ -473,7 +472,7 @@ func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Cert
 	name := lowerName(hello.ServerName)
 	r.mu.RLock()
 	c, ok := r.certs[name]
-	f := r.fleet
+	fleets := r.attached.lookupSet(r.fleet)
 	r.mu.RUnlock()
 	if ok {
 		return c, nil
@@ -483,7 +482,7 @@ func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Cert
 		if ctx == nil { // a ClientHelloInfo made outside crypto/tls
 			ctx = context.Background()
 		}
-		if ka := f.lookup(ctx, TLSALPN01, name); ka != "" {
+		if ka := lookupAny(ctx, fleets, TLSALPN01, name); ka != "" {
 			cert, err := tlsalpn01.ChallengeCert(name, ka)
 			if err != nil {
 				return nil, fmt.Errorf("%s: tls-alpn-01 certificate: %w", name, err)
@@ -498,26 +497,47 @@ func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Cert
 // challenge.Provider), and publishes its key authorization to the fleet's
 // store if it has one.
 func (r *TLSALPNResponder) Present(domain, token, keyAuth string) error {
+	name, err := r.hold(domain, keyAuth)
+	if err != nil {
+		return err
+	}
+	r.mu.RLock()
+	f := r.fleet
+	r.mu.RUnlock()
+	return f.publish(TLSALPN01, name, keyAuth)
+}
+
+// hold installs the challenge certificate for domain, and returns the name
+// it is held under.
+func (r *TLSALPNResponder) hold(domain, keyAuth string) (string, error) {
 	cert, err := tlsalpn01.ChallengeCert(domain, keyAuth)
 	if err != nil {
-		return fmt.Errorf("%s: tls-alpn-01 certificate: %w", domain, err)
+		return "", fmt.Errorf("%s: tls-alpn-01 certificate: %w", domain, err)
 	}
 	name := lowerName(domain)
 	r.mu.Lock()
 	r.certs[name] = cert
-	f := r.fleet
 	r.mu.Unlock()
-	return f.publish(TLSALPN01, name, keyAuth)
+	return name, nil
+}
+
+// drop removes the challenge certificate for domain, and returns the name
+// it was held under.
+func (r *TLSALPNResponder) drop(domain string) string {
+	name := lowerName(domain)
+	r.mu.Lock()
+	delete(r.certs, name)
+	r.mu.Unlock()
+	return name
 }
 
 // CleanUp removes the challenge certificate for domain (lego's
 // challenge.Provider), and retracts it from the fleet's store if it has one.
 func (r *TLSALPNResponder) CleanUp(domain, token, keyAuth string) error {
-	name := lowerName(domain)
-	r.mu.Lock()
-	delete(r.certs, name)
+	name := r.drop(domain)
+	r.mu.RLock()
 	f := r.fleet
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	f.retract(TLSALPN01, name, keyAuth)
 	return nil
 }
