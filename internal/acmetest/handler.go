@@ -218,12 +218,17 @@ func (h *handler) serveNewOrder(w http.ResponseWriter, r *http.Request) {
 	if rec.code == http.StatusCreated {
 		id := strings.TrimPrefix(urlPath(rec.header.Get("Location")), "/my-order/")
 		// Pebble picks a random profile for an order naming none: give it
-		// the default one before the client sees the order.
-		if order := s.store.GetOrderByID(id); order != nil && req != nil && req.Profile == "" && s.profiles >= 2 {
-			order.Lock()
-			order.Profile = DefaultProfile
-			order.Unlock()
-			rec.setJSONField("profile", DefaultProfile)
+		// the default one before the client sees the order. (Only then is
+		// the order looked up: Pebble's lookup takes its store's lock and
+		// then the order's, which its own goroutines take the other way
+		// round.)
+		if req != nil && req.Profile == "" && s.profiles >= 2 {
+			if order := s.store.GetOrderByID(id); order != nil {
+				order.Lock()
+				order.Profile = DefaultProfile
+				order.Unlock()
+				rec.setJSONField("profile", DefaultProfile)
+			}
 		}
 		s.orderOpened(id)
 	}
