@@ -31,6 +31,11 @@ func classify(directory string, domains []string, err error) error {
 	if err == nil {
 		return nil
 	}
+	var be *BusyError
+	if errors.As(err, &be) {
+		// A request the order's retry gate did not send (see retryGate).
+		return be
+	}
 	var rl *legoacme.RateLimitedError
 	if errors.As(err, &rl) {
 		d, _ := api.ParseRetryAfter(rl.RetryAfter)

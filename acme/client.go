@@ -77,8 +77,10 @@ type Request struct {
 func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) {
 	start := time.Now()
 	var phases *phaseTransport
+	var gate *retryGate
 	lc, err := newLegoVia(ctx, c.cfg, c.acct, req.KeyType, func(rt http.RoundTripper) http.RoundTripper {
-		phases = newPhaseTransport(rt)
+		gate = newRetryGate(ctx, rt)
+		phases = newPhaseTransport(gate)
 		return phases
 	})
 	if err != nil {
@@ -103,15 +105,19 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 		}
 	}
 	res, err := runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
-	if err != nil && replaces != "" && refusedReplaces(err) {
+	if err != nil && replaces != "" && refusedReplaces(err) && gate.retryAfter() == 0 {
 		// "replaces" is advisory (RFC 9773): a CA that refuses it for a
-		// reason other than rate limits still issues without it.
+		// reason other than rate limits still issues without it (but a CA
+		// that asked to wait with a Retry-After is not asked again now).
 		c.log().Warn("CA refused the order with replaces; ordering without it", "domains", req.Domains, "err", err)
 		or.ReplacesCertID, replaces = "", ""
 		res, err = runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
 	}
 	if err != nil {
 		err = classify(c.cfg.Directory, req.Domains, err)
+		if ra := gate.retryAfter(); ra > RetryAfter(err) {
+			err = &BusyError{RetryAfter: ra, Err: err}
+		}
 		var ve *ValidationError
 		if errors.As(err, &ve) {
 			c.diagnose(ctx, req.Challenge, sol, ve)

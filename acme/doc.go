@@ -49,6 +49,10 @@
 //     loopback that it does; otherwise it waits for the port as before), and
 //     the holder lingers until those tokens are retracted
 //     ([WaitLingering]).
+//   - retryafter.go: every Retry-After of a 429 or 503 answer is honoured:
+//     the order's next request waits for it (at most 30 s; past that it is
+//     not sent), and a failed order carries it ([*BusyError], [RetryAfter])
+//     so that the renewal is not retried before it.
 //   - timings.go: [Timings] of an order's steps, measured by a transport that
 //     follows the order's URLs; it also starts lego's authorization polls at
 //     1 s when the CA sends no Retry-After.

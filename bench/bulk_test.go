@@ -68,6 +68,13 @@ func (e *bulkEnv) httpAddr() string { return "127.0.0.1:" + strconv.Itoa(e.srv.H
 // run runs certctl with args, failing the benchmark if it fails, and
 // returns its standard error (its log at info level).
 func (e *bulkEnv) run(args ...string) string {
+	_, stderr := e.runOut(args...)
+	return stderr
+}
+
+// runOut runs certctl with args, failing the benchmark if it fails, and
+// returns its standard output and standard error.
+func (e *bulkEnv) runOut(args ...string) (stdout, stderr string) {
 	cmd := exec.Command(e.bin, append([]string{"--log-level", "info", "--store", e.store, "--directory", e.srv.DirectoryURL(),
 		"--ca-cert", e.caFile, "--email", "ops@example.com", "--resolver", e.srv.DNSAddr()}, args...)...)
 	var out, errb bytes.Buffer
@@ -75,7 +82,7 @@ func (e *bulkEnv) run(args ...string) string {
 	if err := cmd.Run(); err != nil {
 		e.b.Fatalf("certctl %v: %v\n%s%s", args, err, out.String(), errb.String())
 	}
-	return errb.String()
+	return out.String(), errb.String()
 }
 
 // issueAll issues names with one `certctl issue` process each, procs at a

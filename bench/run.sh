@@ -9,7 +9,11 @@
 # for the etcd benchmarks, the ratios to their bbolt baselines of this run
 # (binder load, Due and NextDue at 10,000 certificates), the commit → swap
 # propagation percentiles (BenchmarkPropagation: p50/p99/max over the runs'
-# worst) and the time the etcd store of 10,000 certificates took to fill.
+# worst) and the time the etcd store of 10,000 certificates took to fill;
+# for the apply benchmarks (bench/apply_test.go) the range over the runs of
+# apply's wall time, of `renew --all --force --workers 8` over the same
+# certificates in the same runs and of their ratio, and apply against
+# certbot's 155.7 s for 50 names (issue 12's baseline, not measured here).
 #
 # Environment:
 #   BENCH_COUNT    runs of each benchmark (go test -count), default 3
@@ -17,6 +21,8 @@
 #   BENCH_TIME     go test -benchtime, default Go's (1s)
 #   BENCH_TIMEOUT  go test -timeout per package, default 60m
 #   GO             the go command, default go
+#   CERTCTL_BENCH_1000=1  also run BenchmarkApply1000 (1,000 certificates
+#                  through `certctl apply`: 20-40 s of both cores per run)
 #
 # Only bash and awk are needed besides Go. The first run of ./bench/ builds a
 # store of 10,000 certificates (a few seconds) and caches it in
@@ -91,6 +97,17 @@ awk '
 	if (name ~ /^BenchmarkOverlappingProcesses/) {
 		for (i = 3; i < NF; i += 2) { if ($(i + 1) == "ratio" && !((name) in ovl)) { ovl[name] = $i; oorder[++no] = name } }
 	}
+	# The apply benchmarks: range over the runs of each custom metric.
+	if (name ~ /^BenchmarkApply/) {
+		if (!(name in ap)) { ap[name] = 1; aorder[++na] = name }
+		for (i = 3; i < NF; i += 2) {
+			u = $(i + 1); v = $i + 0
+			if (u == "apply-s" || u == "renew8-s" || u == "wall-s" || u == "x-certbot" || u == "x-renew8") {
+				if (!((name, u) in amin) || v < amin[name, u]) { amin[name, u] = v }
+				if (!((name, u) in amax) || v > amax[name, u]) { amax[name, u] = v }
+			}
+		}
+	}
 	# Percentile metrics (BenchmarkPropagation): keep the worst run.
 	for (i = 3; i < NF; i += 2) {
 		u = $(i + 1)
@@ -157,6 +174,16 @@ END {
 	}
 	for (k = 1; k <= no; k++) {
 		printf "%s: 8 overlapping issue processes / one renew --workers 8 over 50 names: %.2f (issue 12: <= 1.5)\n", oorder[k], ovl[oorder[k]]
+	}
+	for (k = 1; k <= na; k++) {
+		a = aorder[k]
+		if (a ~ /^BenchmarkApply50New/ && ((a, "apply-s") in amin)) {
+			printf "%s: apply of 50 new certificates %.2f-%.2f s; renew --all --force --workers 8 over them %.2f-%.2f s (renew8 / apply %.2f-%.2f); certbot one process per name (155.7 s, issue 12) / apply %.0f-%.0fx (issue 12: apply <= 5 s, >= 30x)\n", a, amin[a, "apply-s"], amax[a, "apply-s"], amin[a, "renew8-s"], amax[a, "renew8-s"], amin[a, "x-renew8"], amax[a, "x-renew8"], amin[a, "x-certbot"], amax[a, "x-certbot"]
+		} else if (a ~ /^BenchmarkApplyWorkers/ && ((a, "wall-s") in amin)) {
+			printf "%s: apply of 50 new certificates %.2f-%.2f s\n", a, amin[a, "wall-s"], amax[a, "wall-s"]
+		} else if (a ~ /^BenchmarkApply1000/ && ((a, "apply-s") in amin)) {
+			printf "%s: apply of 1,000 new certificates %.1f-%.1f s (issue 12: <= 60 s)\n", a, amin[a, "apply-s"], amax[a, "apply-s"]
+		}
 	}
 	if (odFirst > 0) {
 		printf "on-demand first handshake (order against the in-process Pebble): %s\n", human(odFirst)

@@ -33,7 +33,7 @@ func faultCerts() int {
 // of its nonces, rate-limits newOrder with a Retry-After, answers 500 and
 // 503, drops connections and stalls past the client's timeout. Every
 // certificate is renewed in the end, no newOrder for a name comes before
-// the Retry-After the CA gave for it, the orders per certificate stay
+// the Retry-After the CA gave for it (429 or 503), the orders per certificate stay
 // bounded, and a failure never touches the active certificate.
 func TestManager_CAFaults(t *testing.T) {
 	n := faultCerts()
@@ -135,7 +135,7 @@ func TestManager_CAFaults(t *testing.T) {
 			if until, ok := limited[name]; ok && r.At.Before(until) {
 				t.Errorf("%s: newOrder at %s, before the Retry-After ended at %s", name, r.At.Format("15:04:05.000"), until.Format("15:04:05.000"))
 			}
-			if r.Fault == "rate_limited" {
+			if r.Fault == "rate_limited" || r.Fault == "unavailable" { // both with a Retry-After
 				limited[name] = r.At.Add(r.RetryAfter)
 			}
 		}

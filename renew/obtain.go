@@ -223,11 +223,7 @@ func (s *Service) logHookErr(c *store.Certificate, event HookEvent, err error) {
 // back-off with jitter, never before the CA's Retry-After.
 func (s *Service) recordFailure(ctx context.Context, c *store.Certificate, cause error) {
 	now := s.now()
-	var rl *acme.RateLimitedError
-	var wait time.Duration
-	if errors.As(cause, &rl) {
-		wait = rl.RetryAfter
-	}
+	wait := acme.RetryAfter(cause)
 	c.Renewal.Attempts++
 	c.Renewal.LastError = cause.Error()
 	c.Renewal.LastAttempt = now

@@ -127,6 +127,15 @@ type Service struct {
 	// certificates are due at once. Zero means no cap. A change takes
 	// effect with the next order, with a full bucket.
 	MaxOrdersPerSecond float64
+	// MaxConcurrentOrders caps the orders one CA account has in flight at
+	// once in this service (from the new order to the certificate's
+	// download, or the order's failure), whoever asks for them: RenewMany's
+	// workers, a [Manager], callers of Issue and Renew such as `certctl
+	// apply`, on-demand issuance. An order past the cap waits for a slot
+	// (its wait counts as order time in [Timings]). Zero means the worker
+	// count (Workers, 4 when zero): as many as RenewMany runs; negative
+	// means no cap. The cap is per process; read at each order.
+	MaxConcurrentOrders int
 	// OnResult, if set, is called with each result of RenewMany as the
 	// certificate is done (from the worker's goroutine: concurrently), for
 	// progress reports.
@@ -138,6 +147,7 @@ type Service struct {
 	limiterRate    float64 // the MaxOrdersPerSecond limiter was made for
 	issuers        Issuers
 	expiringSent   sync.Map // name\x00serial -> struct{}
+	orderSlots     sync.Map // directory\x00email -> *orderSlots
 }
 
 func (s *Service) now() time.Time {
@@ -173,7 +183,95 @@ func (s *Service) issuer(ctx context.Context, c *store.Certificate) (Issuer, err
 			s.issuers = &Accounts{Store: s.Store, Logger: s.Logger, Now: s.Now}
 		}
 	})
-	return s.issuers.Issuer(ctx, c.Directory, c.Email)
+	iss, err := s.issuers.Issuer(ctx, c.Directory, c.Email)
+	if err != nil {
+		return nil, err
+	}
+	return cappedIssuer{Issuer: iss, s: s, account: c.Directory + "\x00" + c.Email}, nil
+}
+
+// maxConcurrentOrders is MaxConcurrentOrders with its default applied; 0
+// means no cap.
+func (s *Service) maxConcurrentOrders() int {
+	switch n := s.MaxConcurrentOrders; {
+	case n < 0:
+		return 0
+	case n > 0:
+		return n
+	case s.Workers > 0:
+		return s.Workers
+	}
+	return 4
+}
+
+// orderSlots counts the orders of one account in flight against a cap
+// that may change between orders.
+type orderSlots struct {
+	mu    sync.Mutex
+	n     int           // orders in flight
+	freed chan struct{} // closed and replaced when an order ends
+}
+
+// acquire waits until fewer than limit orders are in flight, then counts
+// one more.
+func (o *orderSlots) acquire(ctx context.Context, limit int) error {
+	for {
+		o.mu.Lock()
+		if o.n < limit {
+			o.n++
+			o.mu.Unlock()
+			return nil
+		}
+		if o.freed == nil {
+			o.freed = make(chan struct{})
+		}
+		freed := o.freed
+		o.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release counts one order less and wakes the waiters.
+func (o *orderSlots) release() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n--
+	if o.freed != nil {
+		close(o.freed)
+		o.freed = nil
+	}
+}
+
+// cappedIssuer is an account's [Issuer] whose orders wait for a slot under
+// the service's MaxConcurrentOrders.
+type cappedIssuer struct {
+	Issuer
+	s       *Service
+	account string
+}
+
+func (c cappedIssuer) Obtain(ctx context.Context, req acme.Request) (*acme.Certificate, error) {
+	limit := c.s.maxConcurrentOrders()
+	if limit == 0 {
+		return c.Issuer.Obtain(ctx, req)
+	}
+	v, _ := c.s.orderSlots.LoadOrStore(c.account, &orderSlots{})
+	slots := v.(*orderSlots)
+	start := time.Now()
+	if err := slots.acquire(ctx, limit); err != nil {
+		return nil, fmt.Errorf("waiting for an order slot (--max-concurrent-orders %d): %w", limit, err)
+	}
+	defer slots.release()
+	waited := time.Since(start)
+	cert, err := c.Issuer.Obtain(ctx, req)
+	if cert != nil {
+		cert.Timings.Order += waited
+	}
+	return cert, err
 }
 
 // lock takes name's lock, waiting at most LockTimeout for another holder.

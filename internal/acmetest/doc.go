@@ -20,7 +20,8 @@
 //
 // Files: server.go ([Options], [Server], [Start]); handler.go (what sits in
 // front of Pebble: synchronous challenges and finalization, refused orders);
-// caa.go (the CAA check Pebble lacks);
+// caa.go (the CAA check Pebble lacks); inflight.go (the orders in flight,
+// [Server.OrdersInFlight]);
 // management.go (Pebble's management API); dns.go (the shared DNS server)
 // and dnsprovider.go ([DNSProvider]); tlscert.go (the HTTPS endpoint's
 // certificate); logging.go; errors.go; startt.go ([StartT], [TB]).

@@ -213,22 +213,24 @@ func (h *handler) serveNewOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if req == nil || req.Profile != "" || s.profiles < 2 {
-		h.acme.ServeHTTP(w, r)
-		return
-	}
-	// Pebble picks a random profile for an order naming none: give it the
-	// default one before the client sees the order.
 	rec := newRecorder()
 	h.acme.ServeHTTP(rec, r)
 	if rec.code == http.StatusCreated {
 		id := strings.TrimPrefix(urlPath(rec.header.Get("Location")), "/my-order/")
-		if order := s.store.GetOrderByID(id); order != nil {
-			order.Lock()
-			order.Profile = DefaultProfile
-			order.Unlock()
-			rec.setJSONField("profile", DefaultProfile)
+		// Pebble picks a random profile for an order naming none: give it
+		// the default one before the client sees the order. (Only then is
+		// the order looked up: Pebble's lookup takes its store's lock and
+		// then the order's, which its own goroutines take the other way
+		// round.)
+		if req != nil && req.Profile == "" && s.profiles >= 2 {
+			if order := s.store.GetOrderByID(id); order != nil {
+				order.Lock()
+				order.Profile = DefaultProfile
+				order.Unlock()
+				rec.setJSONField("profile", DefaultProfile)
+			}
 		}
+		s.orderOpened(id)
 	}
 	rec.flush(w)
 }
@@ -266,6 +268,7 @@ func (h *handler) serveChallenge(w http.ResponseWriter, r *http.Request, id stri
 	chal.RLock()
 	body, err := json.Marshal(chal.Challenge)
 	authz := chal.Authz
+	invalid := chal.Status == acme.StatusInvalid
 	chal.RUnlock()
 	if err == nil {
 		rec.body.Reset()
@@ -274,7 +277,14 @@ func (h *handler) serveChallenge(w http.ResponseWriter, r *http.Request, id stri
 	if authz != nil {
 		authz.RLock()
 		ident := strings.TrimPrefix(authz.Identifier.Value, "*.")
+		order := authz.Order
 		authz.RUnlock()
+		if invalid && order != nil {
+			order.RLock()
+			id := order.ID
+			order.RUnlock()
+			h.s.orderClosed(id)
+		}
 		h.s.dns.forget(ident)
 		h.s.dns.forget("_acme-challenge." + ident)
 	}
@@ -330,6 +340,7 @@ func (h *handler) serveFinalize(w http.ResponseWriter, r *http.Request, id strin
 		return false
 	}
 	h.wait(r, pending)
+	h.s.orderClosed(id)
 	if cert != nil {
 		certURL := "https://" + r.Host + "/certZ/" + cert.ID
 		rec.setJSONField("status", acme.StatusValid)

@@ -143,6 +143,7 @@ type Server struct {
 	failStatus int
 	failRetry  time.Duration
 	fault      faultState // see SetFaults
+	inFlight   inFlight   // see OrdersInFlight
 }
 
 // envMu serialises the environment changes around Pebble's constructors,

@@ -37,6 +37,7 @@ type daemonOptions struct {
 	config      string // apply.go: the certificates file reconciled
 	agreeTOS    bool
 	maxOrders   float64
+	maxInFlight int
 }
 
 // NewCmdDaemon returns `certctl daemon`.
@@ -58,10 +59,11 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	f.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP-01 responder for every certificate (default: each certificate's own)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address for /metrics and /healthz (empty disables)")
 	addWebhookFlags(f, &o.webhook, &o.webhookFile, "URL to POST JSON notifications to (renewal failures, certificates about to expire)")
-	f.IntVar(&o.workers, "workers", 4, "renewals run at once")
+	f.IntVar(&o.workers, "workers", defaultRenewWorkers, "renewals (and --config certificates) worked on at once")
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
 	f.BoolVar(&o.serveChall, "serve-challenges", false, "keep the HTTP-01 responder on --http-addr (default :80) up, answering the tokens of every node sharing the store (fleets behind a load balancer)")
 	addMaxOrdersFlag(f, &o.maxOrders)
+	addMaxConcurrentFlag(f, &o.maxInFlight)
 	o.hooks.add(f, "any certificate")
 	f.StringVar(&o.config, "config", "", "certificates file (as for certctl apply) to reconcile the store with at start, on SIGHUP and when it changes")
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (to register an account for --config)")
@@ -76,6 +78,9 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		return usagef("--workers %d: want 1 to 64", o.workers)
 	}
 	if err := checkMaxOrders(o.maxOrders); err != nil {
+		return err
+	}
+	if err := checkMaxConcurrent(o.maxInFlight); err != nil {
 		return err
 	}
 	webhook, err := o.g.webhookURL(o.webhook, o.webhookFile)
@@ -98,7 +103,8 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	}
 	defer closeStore(db, o.g.logger)
 	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
-		httpAddr: o.httpAddr, metrics: true, agreeTOS: o.agreeTOS, maxOrdersPerSecond: o.maxOrders})
+		httpAddr: o.httpAddr, metrics: true, agreeTOS: o.agreeTOS, maxOrdersPerSecond: o.maxOrders,
+		maxConcurrentOrders: o.maxInFlight})
 	if err != nil {
 		return err
 	}

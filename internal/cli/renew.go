@@ -13,7 +13,8 @@ type renewOptions struct {
 	webhook string
 	hookURL string // --webhook-file
 
-	maxOrdersPerSecond float64
+	maxOrdersPerSecond  float64
+	maxConcurrentOrders int
 }
 
 // NewCmdRenew returns `certctl renew`.
@@ -35,6 +36,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	o.hooks.add(cmd.Flags(), "any certificate")
 	g.addTimingsFlag(cmd.Flags())
 	addMaxOrdersFlag(cmd.Flags(), &o.maxOrdersPerSecond)
+	addMaxConcurrentFlag(cmd.Flags(), &o.maxConcurrentOrders)
 	return cmd
 }
 
@@ -46,6 +48,9 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		return usagef("--workers %d: want 1 to 64", o.workers)
 	}
 	if err := checkMaxOrders(o.maxOrdersPerSecond); err != nil {
+		return err
+	}
+	if err := checkMaxConcurrent(o.maxConcurrentOrders); err != nil {
 		return err
 	}
 	for _, n := range names {
@@ -71,7 +76,7 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		}
 	}
 	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
-		maxOrdersPerSecond: o.maxOrdersPerSecond})
+		maxOrdersPerSecond: o.maxOrdersPerSecond, maxConcurrentOrders: o.maxConcurrentOrders})
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ type serviceOptions struct {
 	httpAddr        string
 	// maxOrdersPerSecond is renew.Service.MaxOrdersPerSecond.
 	maxOrdersPerSecond float64
+	// maxConcurrentOrders is renew.Service.MaxConcurrentOrders.
+	maxConcurrentOrders int
 	// metrics counts the service's ACME requests in service.metrics.
 	metrics bool
 }
@@ -57,7 +59,8 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 		GlobalHooks: o.hooks,
 		Solvers:     renew.Solvers{HTTPAddr: o.httpAddr},
 
-		MaxOrdersPerSecond: o.maxOrdersPerSecond,
+		MaxOrdersPerSecond:  o.maxOrdersPerSecond,
+		MaxConcurrentOrders: o.maxConcurrentOrders,
 	}}
 	s.Solvers.Shared, _ = db.(store.Shared) // challenge answers visible to every node sharing the store
 	if o.metrics {
