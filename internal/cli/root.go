@@ -185,7 +185,9 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		NewCmdConfigure(g),
 		NewCmdStore(g),
 		NewCmdApply(g),
+		NewCmdVersion(g),
 	)
+	g.addCompletion(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root, g
 }
