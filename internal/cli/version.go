@@ -58,6 +58,7 @@ var directModules = []string{
 	"github.com/robfig/cron/v3",
 	"github.com/spf13/cobra",
 	"github.com/spf13/pflag",
+	"github.com/wneessen/go-mail",
 	"go.etcd.io/bbolt",
 	"go.etcd.io/etcd/api/v3",
 	"go.etcd.io/etcd/client/v3",

@@ -12,6 +12,7 @@ import (
 // testOnlyModules are the modules go.mod requires directly that only tests
 // (and the harness behind them) use: not linked into certctl.
 var testOnlyModules = []string{
+	"github.com/emersion/go-sasl",
 	"github.com/emersion/go-smtp",
 	"github.com/letsencrypt/challtestsrv",
 	"github.com/letsencrypt/pebble/v2",
