@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certctl/certctl/internal/acmetest"
 	"github.com/certctl/certctl/internal/cli"
 	"github.com/certctl/certctl/internal/smtptest"
+	"github.com/certctl/certctl/store"
 )
 
 const smtpPassword = "cli-Sm7p-pa55word"
@@ -105,5 +107,37 @@ func TestCLI_Notify_BadInput(t *testing.T) {
 				t.Errorf("%s %s: exit %d, stderr %q; want %d and %q", cmd, tc.name, code, errb.String(), cli.ExitUsage, tc.want)
 			}
 		}
+	}
+}
+
+func TestDaemon_EmailsRenewal(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	srv := smtptest.Start(t, smtptest.Options{Username: "certctl@example.com", Password: smtpPassword})
+	h.mustRun("issue", "-d", "dm.example", "--http-addr", h.httpAddr(), "--agree-tos")
+	db, err := store.Open(h.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.makeDue(t, db, "dm.example")
+	args := append([]string{"--metrics-addr", "", "--http-addr", h.httpAddr(), "--log-level", "debug", "--notify-success"}, smtpFlags(t, srv)...)
+	d := h.startDaemon(t, args...)
+	// The liveness bound is not a measure: the message normally comes
+	// within a second.
+	limit := time.NewTimer(60 * time.Second)
+	defer limit.Stop()
+	select {
+	case m := <-srv.Messages:
+		if m.Header.Get("Subject") != "[certctl] renewed: dm.example" || !m.TLS || m.User != "certctl@example.com" {
+			t.Errorf("message: subject %q, TLS %v, user %q", m.Header.Get("Subject"), m.TLS, m.User)
+		}
+	case <-d.done:
+		t.Fatalf("daemon exited (%v):\n%s", d.err, d.text())
+	case <-limit.C:
+		t.Fatalf("no email from the daemon:\n%s", d.text())
+	}
+	d.waitLog(t, `msg="notification delivered"`, 20*time.Second)
+	d.stop(t)
+	if strings.Contains(d.text(), smtpPassword) {
+		t.Errorf("password in the daemon's logs:\n%s", d.text())
 	}
 }
