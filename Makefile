@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test demo fleet-demo bench lint cover clean soak fuzz
+.PHONY: all build test demo fleet-demo bench lint cover clean soak fuzz man
 
 all: build
 
@@ -15,6 +15,11 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 8m ./...
+
+# Man pages, one per command, into man/man1 (not committed): install with
+# `install -m 644 man/man1/*.1 /usr/local/share/man/man1/`.
+man:
+	$(GO) run ./internal/cli/mangen -dir man/man1 -version $(VERSION)
 
 demo: build
 	./examples/demo/demo.sh $(BIN)
@@ -58,7 +63,7 @@ cover:
 	$(GO) tool cover -func=coverage.out | tail -1
 
 clean:
-	rm -rf bin coverage.out
+	rm -rf bin coverage.out man
 
 fleet-demo: build
 	$(GO) run ./examples/fleet -certctl $(BIN)

@@ -126,7 +126,24 @@ var noFiles export.ExportedFiles
 // errUnchanged stops a store.Update that has nothing to write.
 var errUnchanged = errors.New("unchanged")
 
-// notifyFailure sends a webhook notification for a failed attempt, and an
+// notifySuccess sends an "issued" notification for c's first version, or a
+// "renewed" one for a later version, once it is active and deployed (a
+// Notifier sends them only when its Events ask for them).
+func (s *Service) notifySuccess(c *store.Certificate) {
+	if s.Notifier == nil {
+		return
+	}
+	n := Notification{Event: NotifyRenewed, Name: c.Name, Domains: c.Domains, Time: s.now()}
+	if len(c.Versions) < 2 {
+		n.Event = NotifyIssued
+	}
+	if v := c.ActiveVersion(); v != nil {
+		n.NotAfter = v.NotAfter
+	}
+	s.Notifier.Notify(n)
+}
+
+// notifyFailure sends a notification for a failed attempt, and an
 // "expiring" one (once per version) when c is in the last tenth of its
 // lifetime without a successful renewal.
 func (s *Service) notifyFailure(c *store.Certificate, cause error) {

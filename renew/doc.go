@@ -10,8 +10,8 @@
 // registry, gives an [Issuer] per CA and account, which *acme.Client is);
 // [Manager] runs a Service unattended on a cron schedule and at each
 // earliest due time, publishing [Event]s; [Metrics] exports it all to
-// Prometheus; [Notifier] posts [Notification]s to a webhook; hooks get a
-// [HookEnv].
+// Prometheus; [Notifier] posts [Notification]s to a webhook and emails them
+// through an SMTP server ([Mail]); hooks get a [HookEnv].
 //
 // In a fleet (nodes sharing one store): Solvers.Shared publishes every
 // http-01 and tls-alpn-01 answer in the store's shared values through
@@ -27,5 +27,6 @@
 // Remove, Deploy), settings.go (Configure and the one merge rule),
 // accounts.go, fleet.go (SharedChallenges, ServeChallenges), interfaces.go (Store, Issuer, Issuers), deploy.go (file
 // bindings, hooks, notifications of one certificate), hooks.go, hookcheck.go,
-// manager.go, metrics.go, notify.go.
+// manager.go, metrics.go, notify.go (Notifier, webhook), notify_mail.go
+// (Mail).
 package renew

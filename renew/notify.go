@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type NotifyEvent string
 const (
 	NotifyRenewalFailed NotifyEvent = "renewal_failed" // a renewal attempt failed
 	NotifyExpiring      NotifyEvent = "expiring"       // the last tenth of the lifetime began, unrenewed
+	NotifyIssued        NotifyEvent = "issued"         // a new certificate's first version became active
+	NotifyRenewed       NotifyEvent = "renewed"        // a renewed version became active
 )
 
 // Notifier defaults, used for zero fields.
@@ -39,7 +42,8 @@ const (
 	notifyMaxRetryAfter = 5 * time.Minute
 )
 
-// Notification is the JSON body POSTed to a webhook:
+// Notification is the JSON body POSTed to a webhook (and what an email
+// tells, see [Mail]):
 //
 //	{"event": "renewal_failed", "name": "www", "domains": ["www.example"],
 //	 "error": "...", "not_after": "2030-01-02T03:04:05Z", "time": "..."}
@@ -47,7 +51,8 @@ const (
 // error is omitted when empty and not_after when zero; domains is always a
 // list.
 type Notification struct {
-	// Event is NotifyRenewalFailed, NotifyExpiring or another event name.
+	// Event is NotifyRenewalFailed, NotifyExpiring, NotifyIssued,
+	// NotifyRenewed or another event name.
 	Event NotifyEvent `json:"event"`
 	// Name is the certificate's name.
 	Name string `json:"name"`
@@ -61,22 +66,32 @@ type Notification struct {
 	Time time.Time `json:"time"`
 }
 
-// Notifier posts notifications to a webhook URL in the background: Notify
-// never blocks. Notifications wait in a bounded queue (when it is full the
-// oldest is dropped, and logged); each is POSTed as JSON and retried with
-// exponential backoff (Backoff, doubling) on network errors, 408, 429 and
-// 5xx answers, honouring a Retry-After in seconds, up to MaxAttempts
-// attempts; other answers are not retried. Failures are logged, never
-// returned. Close delivers what is pending, then stops.
+// Notifier sends notifications in the background, to a webhook (URL) and by
+// email (Mail): Notify never blocks. Each destination has its own bounded
+// queue and worker, so a slow mail server does not hold up the webhook, nor
+// the other way round (when a queue is full its oldest notification is
+// dropped, and logged). A webhook gets each notification POSTed as JSON; an
+// email is a plain-text message (see [Mail]). Deliveries are retried with
+// exponential backoff (Backoff, doubling) on network errors, on 408, 429 and
+// 5xx HTTP answers (honouring a Retry-After in seconds) and on temporary
+// (4xx) SMTP answers, up to MaxAttempts attempts; other failures are not
+// retried. Failures are logged, never returned. Close delivers what is
+// pending, then stops.
 //
 // Fields must be set before the first Notify; zero values are documented per
 // field. A Notifier is safe for concurrent use.
 type Notifier struct {
-	// URL receives the POSTs. "" means notifications are discarded.
+	// URL receives the POSTs. "" means no webhook.
 	URL string
 	// Client sends them. Nil means an http.Client with default settings.
 	// Each attempt is also bounded to 30 seconds.
 	Client *http.Client
+	// Mail, if set, also sends each notification as an email. It must pass
+	// [Mail.Check].
+	Mail *Mail
+	// Events are the events sent; others are discarded. Nil means every
+	// event but the successes ([NotifyIssued], [NotifyRenewed]).
+	Events []NotifyEvent
 	// Logger receives delivery failures and drops. Nil discards them.
 	Logger *slog.Logger
 	// Backoff is the wait before the first retry, doubled for each next
@@ -85,11 +100,23 @@ type Notifier struct {
 	// MaxAttempts bounds the attempts per notification. Zero means
 	// [DefaultNotifyAttempts] (5).
 	MaxAttempts int
-	// QueueSize bounds the notifications waiting. Zero means
-	// [DefaultNotifyQueue] (256).
+	// QueueSize bounds the notifications waiting, per destination. Zero
+	// means [DefaultNotifyQueue] (256).
 	QueueSize int
 
-	once   sync.Once
+	once  sync.Once
+	lanes []*lane
+}
+
+// lane is one destination of a Notifier: its queue and worker.
+type lane struct {
+	n *Notifier
+	// via names the destination in logs: "webhook" or "email".
+	via string
+	// send makes one attempt; it reports whether a failure may be retried,
+	// and the server's Retry-After.
+	send func(ctx context.Context, x Notification) (retryAfter time.Duration, retry bool, err error)
+
 	mu     sync.Mutex
 	queue  []Notification
 	closed bool
@@ -106,13 +133,21 @@ func NewNotifier(url string, client *http.Client, logger *slog.Logger) *Notifier
 	return &Notifier{URL: url, Client: client, Logger: logger}
 }
 
-// init starts the worker once.
+// init starts a worker per destination, once.
 func (n *Notifier) init() {
 	n.once.Do(func() {
-		n.wake = make(chan struct{}, 1)
-		n.done = make(chan struct{})
-		n.stop, n.cancel = context.WithCancel(context.Background())
-		go n.run()
+		if n.URL != "" {
+			n.lanes = append(n.lanes, &lane{n: n, via: "webhook", send: n.post})
+		}
+		if n.Mail != nil {
+			n.lanes = append(n.lanes, &lane{n: n, via: "email", send: n.Mail.send})
+		}
+		for _, l := range n.lanes {
+			l.wake = make(chan struct{}, 1)
+			l.done = make(chan struct{})
+			l.stop, l.cancel = context.WithCancel(context.Background())
+			go l.run()
+		}
 	})
 }
 
@@ -123,10 +158,19 @@ func (n *Notifier) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// wants reports whether event e is sent.
+func (n *Notifier) wants(e NotifyEvent) bool {
+	if n.Events == nil {
+		return e != NotifyIssued && e != NotifyRenewed
+	}
+	return slices.Contains(n.Events, e)
+}
+
 // Notify queues x for delivery and returns at once. Time is set to now when
-// zero. After Close, or with an empty URL, x is discarded.
+// zero. After Close, with neither URL nor Mail, or for an event not in
+// Events, x is discarded.
 func (n *Notifier) Notify(x Notification) {
-	if n.URL == "" {
+	if (n.URL == "" && n.Mail == nil) || !n.wants(x.Event) {
 		return
 	}
 	if x.Time.IsZero() {
@@ -142,55 +186,77 @@ func (n *Notifier) Notify(x Notification) {
 	if size <= 0 {
 		size = DefaultNotifyQueue
 	}
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		n.log().Warn("notification dropped: notifier closed", "event", x.Event, "name", x.Name)
+	for _, l := range n.lanes {
+		l.add(x, size)
+	}
+}
+
+// add queues x, dropping the oldest when size are waiting.
+func (l *lane) add(x Notification, size int) {
+	log := l.n.log()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		log.Warn("notification dropped: notifier closed", "via", l.via, "event", x.Event, "name", x.Name)
 		return
 	}
 	var dropped *Notification
-	if len(n.queue) >= size {
-		old := n.queue[0]
+	if len(l.queue) >= size {
+		old := l.queue[0]
 		dropped = &old
-		n.queue[0] = Notification{}
-		n.queue = n.queue[1:]
+		l.queue[0] = Notification{}
+		l.queue = l.queue[1:]
 	}
-	n.queue = append(n.queue, x)
-	n.mu.Unlock()
+	l.queue = append(l.queue, x)
+	l.mu.Unlock()
 	if dropped != nil {
-		n.log().Warn("notification dropped: queue full", "event", dropped.Event, "name", dropped.Name, "queue", size)
+		log.Warn("notification dropped: queue full", "via", l.via, "event", dropped.Event, "name", dropped.Name, "queue", size)
 	}
+	l.poke()
+}
+
+// poke wakes the worker.
+func (l *lane) poke() {
 	select {
-	case n.wake <- struct{}{}:
+	case l.wake <- struct{}{}:
 	default:
 	}
 }
 
 // Close stops accepting notifications, delivers (with retries) those
 // pending, and returns nil once all were handled. If ctx is done first, the
-// delivery in progress is abandoned, the rest are dropped (and logged), and
-// Close returns an error matching [ErrNotifierClosed] and ctx.Err(). Calling
-// Close again waits for the same end.
+// deliveries in progress are abandoned, the rest are dropped (and logged),
+// and Close returns an error matching [ErrNotifierClosed] and ctx.Err().
+// Calling Close again waits for the same end.
 func (n *Notifier) Close(ctx context.Context) error {
 	n.init()
-	n.mu.Lock()
-	n.closed = true
-	n.mu.Unlock()
-	select {
-	case n.wake <- struct{}{}:
-	default:
+	for _, l := range n.lanes {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		l.poke()
 	}
+	all := make(chan struct{})
+	go func() {
+		for _, l := range n.lanes {
+			<-l.done
+		}
+		close(all)
+	}()
 	select {
-	case <-n.done:
+	case <-all:
 		return nil
 	case <-ctx.Done():
 	}
-	n.cancel()
-	<-n.done
-	n.mu.Lock()
-	left, lost := len(n.queue), n.lost
-	n.queue = nil
-	n.mu.Unlock()
+	left, lost := 0, 0
+	for _, l := range n.lanes {
+		l.cancel()
+		<-l.done
+		l.mu.Lock()
+		left, lost = left+len(l.queue), lost+l.lost
+		l.queue = nil
+		l.mu.Unlock()
+	}
 	if left > 0 {
 		n.log().Warn("notifications dropped: notifier closed", "count", left)
 	}
@@ -201,47 +267,43 @@ func (n *Notifier) Close(ctx context.Context) error {
 }
 
 // run delivers queued notifications until closed and drained, or stopped.
-func (n *Notifier) run() {
-	defer close(n.done)
+func (l *lane) run() {
+	defer close(l.done)
 	for {
-		if n.stop.Err() != nil {
+		if l.stop.Err() != nil {
 			return
 		}
-		n.mu.Lock()
-		if len(n.queue) > 0 {
-			x := n.queue[0]
-			n.queue[0] = Notification{}
-			n.queue = n.queue[1:]
-			n.mu.Unlock()
-			n.deliver(x)
+		l.mu.Lock()
+		if len(l.queue) > 0 {
+			x := l.queue[0]
+			l.queue[0] = Notification{}
+			l.queue = l.queue[1:]
+			l.mu.Unlock()
+			l.deliver(x)
 			continue
 		}
-		closed := n.closed
-		n.mu.Unlock()
+		closed := l.closed
+		l.mu.Unlock()
 		if closed {
 			return
 		}
 		select {
-		case <-n.wake:
-		case <-n.stop.Done():
+		case <-l.wake:
+		case <-l.stop.Done():
 			return
 		}
 	}
 }
 
-// deliver POSTs x, retrying with backoff, and logs the outcome.
-func (n *Notifier) deliver(x Notification) {
-	log := n.log().With("event", x.Event, "name", x.Name)
+// deliver sends x, retrying with backoff, and logs the outcome.
+func (l *lane) deliver(x Notification) {
+	n := l.n
+	log := n.log().With("via", l.via, "event", x.Event, "name", x.Name)
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("notification dropped: panic while sending", "panic", r)
 		}
 	}()
-	body, err := json.Marshal(x)
-	if err != nil {
-		log.Error("notification dropped: encoding", "err", err)
-		return
-	}
 	backoff := n.Backoff
 	if backoff <= 0 {
 		backoff = DefaultNotifyBackoff
@@ -250,13 +312,16 @@ func (n *Notifier) deliver(x Notification) {
 	if attempts <= 0 {
 		attempts = DefaultNotifyAttempts
 	}
+	abandon := func(attempt int, err error) {
+		l.mu.Lock()
+		l.lost++
+		l.mu.Unlock()
+		log.Error("notification dropped: notifier closed", "attempts", attempt, "err", err)
+	}
 	for attempt := 1; ; attempt++ {
-		retryAfter, retry, err := n.post(body)
-		if err != nil && n.stop.Err() != nil {
-			n.mu.Lock()
-			n.lost++
-			n.mu.Unlock()
-			log.Error("notification dropped: notifier closed", "attempts", attempt, "err", err)
+		retryAfter, retry, err := l.send(l.stop, x)
+		if err != nil && l.stop.Err() != nil {
+			abandon(attempt, err)
 			return
 		}
 		if err == nil {
@@ -264,32 +329,33 @@ func (n *Notifier) deliver(x Notification) {
 			return
 		}
 		if !retry || attempt >= attempts {
-			log.Error("notification dropped: webhook failed", "attempts", attempt, "err", err)
+			log.Error("notification dropped: "+l.via+" failed", "attempts", attempt, "err", err)
 			return
 		}
 		wait := backoff << (attempt - 1)
 		if retryAfter > wait {
 			wait = min(retryAfter, notifyMaxRetryAfter)
 		}
-		log.Warn("webhook failed, will retry", "attempt", attempt, "in", wait, "err", err)
+		log.Warn(l.via+" failed, will retry", "attempt", attempt, "in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-n.stop.Done():
+		case <-l.stop.Done():
 			t.Stop()
-			n.mu.Lock()
-			n.lost++
-			n.mu.Unlock()
-			log.Error("notification dropped: notifier closed", "attempts", attempt, "err", err)
+			abandon(attempt, err)
 			return
 		}
 	}
 }
 
-// post sends one attempt. It reports whether a failure may be retried, and
-// the server's Retry-After.
-func (n *Notifier) post(body []byte) (retryAfter time.Duration, retry bool, err error) {
-	ctx, cancel := context.WithTimeout(n.stop, notifyAttemptTimeout)
+// post POSTs x to the webhook once. It reports whether a failure may be
+// retried, and the server's Retry-After.
+func (n *Notifier) post(ctx context.Context, x Notification) (retryAfter time.Duration, retry bool, err error) {
+	body, err := json.Marshal(x)
+	if err != nil {
+		return 0, false, fmt.Errorf("encoding: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, notifyAttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, bytes.NewReader(body))
 	if err != nil {

@@ -191,6 +191,8 @@ func (s *Service) activated(ctx context.Context, c *store.Certificate) error {
 		s.log().Info("deploying renewed certificate failed", "name", c.Name, "err", derr)
 		s.logHookErr(c, HookFailure, s.runHooks(ctx, HookFailure, c, files, derr))
 		s.notifyFailure(c, derr)
+	} else {
+		s.notifySuccess(c)
 	}
 	s.logHookErr(c, HookPost, s.runHooks(ctx, HookPost, c, files, derr))
 	return derr

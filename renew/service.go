@@ -111,8 +111,9 @@ type Service struct {
 	GlobalHooks store.Hooks
 	// HookTimeout bounds each hook. Zero means DefaultHookTimeout.
 	HookTimeout time.Duration
-	// Notifier, if set, is told about failed renewals and certificates
-	// about to expire without renewal.
+	// Notifier, if set, is told about failed renewals, certificates about
+	// to expire without renewal, and issued and renewed ones (which it
+	// sends only when its Events ask for them).
 	Notifier *Notifier
 	// LockTimeout bounds how long an operation waits for a certificate's
 	// lock while another process or goroutine holds it; past it the

@@ -30,6 +30,7 @@ type daemonOptions struct {
 	metricsAddr string
 	webhook     string
 	webhookFile string
+	notify      notifyFlags
 	workers     int
 	grace       time.Duration
 	hooks       hookFlags
@@ -59,6 +60,7 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	f.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP-01 responder for every certificate (default: each certificate's own)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address for /metrics and /healthz (empty disables)")
 	addWebhookFlags(f, &o.webhook, &o.webhookFile, "URL to POST JSON notifications to (renewal failures, certificates about to expire)")
+	o.notify.add(f, o.g)
 	f.IntVar(&o.workers, "workers", defaultRenewWorkers, "renewals (and --config certificates) worked on at once")
 	f.DurationVar(&o.grace, "shutdown-timeout", 30*time.Second, "how long in-flight renewals may finish after a stop signal")
 	f.BoolVar(&o.serveChall, "serve-challenges", false, "keep the HTTP-01 responder on --http-addr (default :80) up, answering the tokens of every node sharing the store (fleets behind a load balancer)")
@@ -88,6 +90,10 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		return err
 	}
 	o.webhook = webhook
+	notify, err := o.notify.resolve(o.g)
+	if err != nil {
+		return err
+	}
 	global, err := o.hooks.hooks()
 	if err != nil {
 		return err
@@ -102,7 +108,7 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 		return err
 	}
 	defer closeStore(db, o.g.logger)
-	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
+	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook, notify: notify,
 		httpAddr: o.httpAddr, metrics: true, agreeTOS: o.agreeTOS, maxOrdersPerSecond: o.maxOrders,
 		maxConcurrentOrders: o.maxInFlight})
 	if err != nil {

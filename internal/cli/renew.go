@@ -12,6 +12,7 @@ type renewOptions struct {
 	hooks   hookFlags
 	webhook string
 	hookURL string // --webhook-file
+	notify  notifyFlags
 
 	maxOrdersPerSecond  float64
 	maxConcurrentOrders int
@@ -33,6 +34,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.force, "force", false, "renew even if not due")
 	cmd.Flags().IntVar(&o.workers, "workers", defaultRenewWorkers, "renewals run at once")
 	addWebhookFlags(cmd.Flags(), &o.webhook, &o.hookURL, "URL to POST JSON notifications of failures to")
+	o.notify.add(cmd.Flags(), g)
 	o.hooks.add(cmd.Flags(), "any certificate")
 	g.addTimingsFlag(cmd.Flags())
 	addMaxOrdersFlag(cmd.Flags(), &o.maxOrdersPerSecond)
@@ -65,6 +67,10 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 	if o.webhook, err = o.g.webhookURL(o.webhook, o.hookURL); err != nil {
 		return err
 	}
+	notify, err := o.notify.resolve(o.g)
+	if err != nil {
+		return err
+	}
 	db, err := o.g.openStore(cmd.Context())
 	if err != nil {
 		return err
@@ -75,7 +81,7 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 			return err
 		}
 	}
-	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook,
+	svc, err := o.g.service(db, serviceOptions{workers: o.workers, hooks: global, webhook: o.webhook, notify: notify,
 		maxOrdersPerSecond: o.maxOrdersPerSecond, maxConcurrentOrders: o.maxConcurrentOrders})
 	if err != nil {
 		return err

@@ -191,7 +191,9 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		NewCmdApply(g),
 		NewCmdCheck(g),
 		NewCmdDoctor(g),
+		NewCmdVersion(g),
 	)
+	g.addCompletion(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root, g
 }

@@ -20,6 +20,7 @@ type serviceOptions struct {
 	workers         int
 	hooks           store.Hooks
 	webhook         string
+	notify          notifySettings
 	httpAddr        string
 	// maxOrdersPerSecond is renew.Service.MaxOrdersPerSecond.
 	maxOrdersPerSecond float64
@@ -75,8 +76,8 @@ func (g *globals) service(db renew.Store, o serviceOptions) (*service, error) {
 	if g.deps.HTTPClient == nil {
 		s.client = hc
 	}
-	if o.webhook != "" {
-		s.Notifier = renew.NewNotifier(o.webhook, nil, g.logger)
+	if o.webhook != "" || o.notify.mail != nil {
+		s.Notifier = &renew.Notifier{URL: o.webhook, Mail: o.notify.mail, Events: o.notify.events, Logger: g.logger}
 	}
 	return s, nil
 }
