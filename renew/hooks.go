@@ -40,6 +40,16 @@ type HookEnv struct {
 	// CertFile, KeyFile, ChainFile and FullchainFile are the exported PEM
 	// files, when the certificate has a file binding.
 	CertFile, KeyFile, ChainFile, FullchainFile string
+	// PFXFile is the exported PKCS#12 file, when the certificate has a
+	// binding with a PFX (the first such binding).
+	PFXFile string
+	// PFXPasswordFile is the file holding PFXFile's password, when its
+	// binding has one. The password itself is never in a hook's environment.
+	PFXPasswordFile string
+	// PFXPasswordEnv is the name (not the value) of the environment
+	// variable holding PFXFile's password, when its binding has one. The
+	// hook sees its value only if CERTCTL_HOOK_ENV names it.
+	PFXPasswordEnv string
 	// Err is the renewal error, for the failure and post events.
 	Err string
 }
@@ -56,6 +66,9 @@ type HookEnv struct {
 //	CERTCTL_KEY_FILE        exported private key (PEM)
 //	CERTCTL_CHAIN_FILE      exported issuer chain (PEM)
 //	CERTCTL_FULLCHAIN_FILE  exported leaf and chain (PEM)
+//	CERTCTL_PFX_FILE        exported PKCS#12 file (leaf, chain and key)
+//	CERTCTL_PFX_PASSWORD_FILE  file holding the PFX's password, if any
+//	CERTCTL_PFX_PASSWORD_ENV   name of the variable holding it, if any
 //	CERTCTL_ERROR           the error of a failed renewal
 //
 // NUL bytes, which an environment cannot hold, are removed from values.
@@ -74,6 +87,9 @@ func (e HookEnv) Environ() []string {
 		{"CERTCTL_KEY_FILE", e.KeyFile},
 		{"CERTCTL_CHAIN_FILE", e.ChainFile},
 		{"CERTCTL_FULLCHAIN_FILE", e.FullchainFile},
+		{"CERTCTL_PFX_FILE", e.PFXFile},
+		{"CERTCTL_PFX_PASSWORD_FILE", e.PFXPasswordFile},
+		{"CERTCTL_PFX_PASSWORD_ENV", e.PFXPasswordEnv},
 		{"CERTCTL_ERROR", e.Err},
 	}
 	out := make([]string, len(vars))
