@@ -55,11 +55,13 @@ try {
         Fail 'certctl wrote no PFX: give the certificate a PFX binding (--pfx FILE)'
     }
 
-    # The password, read where certctl says it is. A variable reaches hooks
-    # only when CERTCTL_HOOK_ENV names it.
+    # The password, read where certctl says it is and as certctl reads it
+    # (the bytes as UTF-8, trailing newlines removed). A variable reaches
+    # hooks only when CERTCTL_HOOK_ENV names it.
     $password = ''
     if ($env:CERTCTL_PFX_PASSWORD_FILE) {
-        $password = [IO.File]::ReadAllText($env:CERTCTL_PFX_PASSWORD_FILE).TrimEnd("`r`n".ToCharArray())
+        $bytes = [IO.File]::ReadAllBytes($env:CERTCTL_PFX_PASSWORD_FILE)
+        $password = [Text.Encoding]::UTF8.GetString($bytes).TrimEnd("`r`n".ToCharArray())
     } elseif ($env:CERTCTL_PFX_PASSWORD_ENV) {
         $password = [Environment]::GetEnvironmentVariable($env:CERTCTL_PFX_PASSWORD_ENV)
         if ($null -eq $password) {
