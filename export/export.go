@@ -72,7 +72,7 @@ type ExportedFiles struct {
 // Export writes the certificate named name for t: the PEM files
 // DIR/NAME/{cert,chain,fullchain,privkey}.pem when t.Dir is set, and the
 // PKCS#12 file t.PFX (leaf, chain and key, encrypted with t.PFXPassword in
-// the profile t.PFXLegacy selects: see [EncodePFX]) when t.PFX is set.
+// the profile [FileTarget.PFXLegacy] selects) when t.PFX is set.
 //
 // certPEM holds the leaf, optionally followed by its issuers; chainPEM holds
 // further issuers (it may be empty). keyPEM holds the private key (PKCS#8,

@@ -57,19 +57,19 @@ type HookEnv struct {
 // Environ returns the hook's variables as "KEY=value" strings, each always
 // present (empty values as ""):
 //
-//	CERTCTL_EVENT           pre, deploy, post or failure
-//	CERTCTL_NAME            the certificate's name
-//	CERTCTL_DOMAINS         its domains, comma-separated, the primary first
-//	CERTCTL_SERIAL          the active serial, lowercase hex
-//	CERTCTL_NOT_AFTER       the active certificate's expiry, RFC 3339 in UTC
-//	CERTCTL_CERT_FILE       exported leaf certificate (PEM)
-//	CERTCTL_KEY_FILE        exported private key (PEM)
-//	CERTCTL_CHAIN_FILE      exported issuer chain (PEM)
-//	CERTCTL_FULLCHAIN_FILE  exported leaf and chain (PEM)
-//	CERTCTL_PFX_FILE        exported PKCS#12 file (leaf, chain and key)
+//	CERTCTL_EVENT              pre, deploy, post or failure
+//	CERTCTL_NAME               the certificate's name
+//	CERTCTL_DOMAINS            its domains, comma-separated, the primary first
+//	CERTCTL_SERIAL             the active serial, lowercase hex
+//	CERTCTL_NOT_AFTER          the active certificate's expiry, RFC 3339 in UTC
+//	CERTCTL_CERT_FILE          exported leaf certificate (PEM)
+//	CERTCTL_KEY_FILE           exported private key (PEM)
+//	CERTCTL_CHAIN_FILE         exported issuer chain (PEM)
+//	CERTCTL_FULLCHAIN_FILE     exported leaf and chain (PEM)
+//	CERTCTL_PFX_FILE           exported PKCS#12 file (leaf, chain and key)
 //	CERTCTL_PFX_PASSWORD_FILE  file holding the PFX's password, if any
 //	CERTCTL_PFX_PASSWORD_ENV   name of the variable holding it, if any
-//	CERTCTL_ERROR           the error of a failed renewal
+//	CERTCTL_ERROR              the error of a failed renewal
 //
 // NUL bytes, which an environment cannot hold, are removed from values.
 func (e HookEnv) Environ() []string {
