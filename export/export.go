@@ -41,6 +41,22 @@ type FileTarget struct {
 	// PFXPassword encrypts the PFX; see [ReadPassword]. "" gives a file
 	// encrypted with the empty password, readable by anyone who can read it.
 	PFXPassword string
+	// PFXLegacy selects the PFX's encryption. false (the default) is
+	// go-pkcs12's Modern2023: keys and certificates encrypted with
+	// AES-256-CBC under PBKDF2-HMAC-SHA-256, a HMAC-SHA-256 MAC; Windows
+	// Server 2019 and later, Windows 10 1709 and later, OpenSSL 1.1.1 and
+	// later and Java 12 and later import it. Windows Server 2016 and
+	// earlier cannot (they know only the PKCS#12 PBE schemes), so true
+	// gives go-pkcs12's LegacyDES: keys and certificates encrypted with
+	// 3DES (pbeWithSHAAnd3-KeyTripleDES-CBC), a HMAC-SHA-1 MAC. That is
+	// what those Windows versions write themselves (Export-PfxCertificate
+	// -CryptoAlgorithmOption TripleDES_SHA1), and OpenSSL 3 still reads it
+	// with its default provider. The other legacy profile, LegacyRC2,
+	// encrypts certificates with 40-bit RC2: weaker, and refused by
+	// OpenSSL 3 without -legacy. A legacy file's encryption is weak: keep
+	// it where only the server's account can read it (Export writes it
+	// 0600).
+	PFXLegacy bool
 	// ReloadCmd is run by [Reload] as an argv, never through a shell. Empty
 	// means nothing is run.
 	ReloadCmd []string
@@ -55,8 +71,8 @@ type ExportedFiles struct {
 
 // Export writes the certificate named name for t: the PEM files
 // DIR/NAME/{cert,chain,fullchain,privkey}.pem when t.Dir is set, and the
-// PKCS#12 file t.PFX (leaf, chain and key, encrypted with t.PFXPassword by
-// the Modern2023 encoder: AES-256-CBC, PBKDF2, SHA-256) when t.PFX is set.
+// PKCS#12 file t.PFX (leaf, chain and key, encrypted with t.PFXPassword in
+// the profile [FileTarget.PFXLegacy] selects) when t.PFX is set.
 //
 // certPEM holds the leaf, optionally followed by its issuers; chainPEM holds
 // further issuers (it may be empty). keyPEM holds the private key (PKCS#8,
@@ -94,7 +110,7 @@ func Export(name string, certPEM, chainPEM, keyPEM []byte, t FileTarget) (Export
 	}
 	var pfx []byte
 	if t.PFX != "" {
-		if pfx, err = pkcs12.Modern2023.Encode(m.key, m.leaf, m.chain, t.PFXPassword); err != nil {
+		if pfx, err = encodePFX(m, t.PFXPassword, t.PFXLegacy); err != nil {
 			return ExportedFiles{}, fmt.Errorf("%s: encoding PFX: %w", name, err)
 		}
 		if err := os.MkdirAll(filepath.Dir(t.PFX), 0o755); err != nil {
@@ -153,6 +169,16 @@ func WriteDir(dir string, certPEM, chainPEM, keyPEM []byte) (ExportedFiles, erro
 		return ExportedFiles{}, err
 	}
 	return out, nil
+}
+
+// encodePFX encodes m as a PKCS#12 file in the profile legacy selects (see
+// [FileTarget.PFXLegacy]).
+func encodePFX(m *material, password string, legacy bool) ([]byte, error) {
+	enc := pkcs12.Modern2023
+	if legacy {
+		enc = pkcs12.LegacyDES
+	}
+	return enc.Encode(m.key, m.leaf, m.chain, password)
 }
 
 // material is a validated certificate: its leaf, its issuers and its key.

@@ -13,7 +13,17 @@ import (
 // hookEnv builds the environment of c's hooks for event.
 func hookEnv(event HookEvent, c *store.Certificate, files export.ExportedFiles, cause error) HookEnv {
 	e := HookEnv{Event: event, Name: c.Name, Domains: c.Domains,
-		CertFile: files.Cert, KeyFile: files.Key, ChainFile: files.Chain, FullchainFile: files.Fullchain}
+		CertFile: files.Cert, KeyFile: files.Key, ChainFile: files.Chain, FullchainFile: files.Fullchain,
+		PFXFile: files.PFX}
+	if files.PFX != "" {
+		// Where the password of that PFX is, never the password itself.
+		for _, b := range c.Bindings {
+			if b.PFX == files.PFX {
+				e.PFXPasswordFile, e.PFXPasswordEnv = b.PFXPasswordFile, b.PFXPasswordEnv
+				break
+			}
+		}
+	}
 	if v := c.ActiveVersion(); v != nil {
 		e.Serial, e.NotAfter = v.Serial, v.NotAfter
 	}
@@ -65,7 +75,7 @@ func (s *Service) deploy(ctx context.Context, c *store.Certificate) (export.Expo
 			errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
 			continue
 		}
-		t := export.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, ReloadCmd: b.ReloadCmd}
+		t := export.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, PFXLegacy: b.PFXLegacy, ReloadCmd: b.ReloadCmd}
 		if b.Dir != "" || b.PFX != "" {
 			key, err := v.Key()
 			if err != nil {

@@ -58,16 +58,19 @@ func TestService_Deploy_BindingsAndHookVariables(t *testing.T) {
 	v := c.ActiveVersion()
 	live := filepath.Join(dir, "live", "dep.example")
 	want := map[string]string{
-		"CERTCTL_EVENT":          "deploy",
-		"CERTCTL_NAME":           "dep.example",
-		"CERTCTL_DOMAINS":        "dep.example,www.dep.example",
-		"CERTCTL_SERIAL":         v.Serial,
-		"CERTCTL_NOT_AFTER":      v.NotAfter.UTC().Format(time.RFC3339),
-		"CERTCTL_CERT_FILE":      filepath.Join(live, "cert.pem"),
-		"CERTCTL_KEY_FILE":       filepath.Join(live, "privkey.pem"),
-		"CERTCTL_CHAIN_FILE":     filepath.Join(live, "chain.pem"),
-		"CERTCTL_FULLCHAIN_FILE": filepath.Join(live, "fullchain.pem"),
-		"CERTCTL_ERROR":          "",
+		"CERTCTL_EVENT":             "deploy",
+		"CERTCTL_NAME":              "dep.example",
+		"CERTCTL_DOMAINS":           "dep.example,www.dep.example",
+		"CERTCTL_SERIAL":            v.Serial,
+		"CERTCTL_NOT_AFTER":         v.NotAfter.UTC().Format(time.RFC3339),
+		"CERTCTL_CERT_FILE":         filepath.Join(live, "cert.pem"),
+		"CERTCTL_KEY_FILE":          filepath.Join(live, "privkey.pem"),
+		"CERTCTL_CHAIN_FILE":        filepath.Join(live, "chain.pem"),
+		"CERTCTL_FULLCHAIN_FILE":    filepath.Join(live, "fullchain.pem"),
+		"CERTCTL_PFX_FILE":          filepath.Join(dir, "iis", "dep.pfx"),
+		"CERTCTL_PFX_PASSWORD_FILE": "",
+		"CERTCTL_PFX_PASSWORD_ENV":  "TEST_PFX_PASSWORD",
+		"CERTCTL_ERROR":             "",
 	}
 	b, err := os.ReadFile(envFile)
 	if err != nil {

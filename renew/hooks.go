@@ -40,6 +40,16 @@ type HookEnv struct {
 	// CertFile, KeyFile, ChainFile and FullchainFile are the exported PEM
 	// files, when the certificate has a file binding.
 	CertFile, KeyFile, ChainFile, FullchainFile string
+	// PFXFile is the exported PKCS#12 file, when the certificate has a
+	// binding with a PFX (the first such binding).
+	PFXFile string
+	// PFXPasswordFile is the file holding PFXFile's password, when its
+	// binding has one. The password itself is never in a hook's environment.
+	PFXPasswordFile string
+	// PFXPasswordEnv is the name (not the value) of the environment
+	// variable holding PFXFile's password, when its binding has one. The
+	// hook sees its value only if CERTCTL_HOOK_ENV names it.
+	PFXPasswordEnv string
 	// Err is the renewal error, for the failure and post events.
 	Err string
 }
@@ -47,16 +57,19 @@ type HookEnv struct {
 // Environ returns the hook's variables as "KEY=value" strings, each always
 // present (empty values as ""):
 //
-//	CERTCTL_EVENT           pre, deploy, post or failure
-//	CERTCTL_NAME            the certificate's name
-//	CERTCTL_DOMAINS         its domains, comma-separated, the primary first
-//	CERTCTL_SERIAL          the active serial, lowercase hex
-//	CERTCTL_NOT_AFTER       the active certificate's expiry, RFC 3339 in UTC
-//	CERTCTL_CERT_FILE       exported leaf certificate (PEM)
-//	CERTCTL_KEY_FILE        exported private key (PEM)
-//	CERTCTL_CHAIN_FILE      exported issuer chain (PEM)
-//	CERTCTL_FULLCHAIN_FILE  exported leaf and chain (PEM)
-//	CERTCTL_ERROR           the error of a failed renewal
+//	CERTCTL_EVENT              pre, deploy, post or failure
+//	CERTCTL_NAME               the certificate's name
+//	CERTCTL_DOMAINS            its domains, comma-separated, the primary first
+//	CERTCTL_SERIAL             the active serial, lowercase hex
+//	CERTCTL_NOT_AFTER          the active certificate's expiry, RFC 3339 in UTC
+//	CERTCTL_CERT_FILE          exported leaf certificate (PEM)
+//	CERTCTL_KEY_FILE           exported private key (PEM)
+//	CERTCTL_CHAIN_FILE         exported issuer chain (PEM)
+//	CERTCTL_FULLCHAIN_FILE     exported leaf and chain (PEM)
+//	CERTCTL_PFX_FILE           exported PKCS#12 file (leaf, chain and key)
+//	CERTCTL_PFX_PASSWORD_FILE  file holding the PFX's password, if any
+//	CERTCTL_PFX_PASSWORD_ENV   name of the variable holding it, if any
+//	CERTCTL_ERROR              the error of a failed renewal
 //
 // NUL bytes, which an environment cannot hold, are removed from values.
 func (e HookEnv) Environ() []string {
@@ -74,6 +87,9 @@ func (e HookEnv) Environ() []string {
 		{"CERTCTL_KEY_FILE", e.KeyFile},
 		{"CERTCTL_CHAIN_FILE", e.ChainFile},
 		{"CERTCTL_FULLCHAIN_FILE", e.FullchainFile},
+		{"CERTCTL_PFX_FILE", e.PFXFile},
+		{"CERTCTL_PFX_PASSWORD_FILE", e.PFXPasswordFile},
+		{"CERTCTL_PFX_PASSWORD_ENV", e.PFXPasswordEnv},
 		{"CERTCTL_ERROR", e.Err},
 	}
 	out := make([]string, len(vars))

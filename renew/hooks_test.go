@@ -23,7 +23,8 @@ func TestHookEnv_Environ_AllVariablesAlwaysSet(t *testing.T) {
 	want := []string{
 		"CERTCTL_EVENT=pre", "CERTCTL_NAME=www", "CERTCTL_DOMAINS=", "CERTCTL_SERIAL=",
 		"CERTCTL_NOT_AFTER=", "CERTCTL_CERT_FILE=", "CERTCTL_KEY_FILE=", "CERTCTL_CHAIN_FILE=",
-		"CERTCTL_FULLCHAIN_FILE=", "CERTCTL_ERROR=",
+		"CERTCTL_FULLCHAIN_FILE=", "CERTCTL_PFX_FILE=", "CERTCTL_PFX_PASSWORD_FILE=", "CERTCTL_PFX_PASSWORD_ENV=",
+		"CERTCTL_ERROR=",
 	}
 	if !slices.Equal(env, want) {
 		t.Errorf("Environ() = %q, want %q", env, want)
@@ -48,15 +49,18 @@ func TestRunHook_Environment_EveryVariable(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "env.txt")
 	script := proctest.Script(t, "hook.sh", `env | grep '^CERTCTL_' | sort > "$1"`+"\n")
 	e := renew.HookEnv{
-		Event:         renew.HookDeploy,
-		Name:          "shop",
-		Domains:       []string{"shop.example", "www.shop.example"},
-		Serial:        "0a1b2c",
-		NotAfter:      time.Date(2031, 6, 7, 8, 9, 10, 0, time.UTC),
-		CertFile:      "/etc/certctl/shop/cert.pem",
-		KeyFile:       "/etc/certctl/shop/privkey.pem",
-		ChainFile:     "/etc/certctl/shop/chain.pem",
-		FullchainFile: "/etc/certctl/shop/fullchain.pem",
+		Event:           renew.HookDeploy,
+		Name:            "shop",
+		Domains:         []string{"shop.example", "www.shop.example"},
+		Serial:          "0a1b2c",
+		NotAfter:        time.Date(2031, 6, 7, 8, 9, 10, 0, time.UTC),
+		CertFile:        "/etc/certctl/shop/cert.pem",
+		KeyFile:         "/etc/certctl/shop/privkey.pem",
+		ChainFile:       "/etc/certctl/shop/chain.pem",
+		FullchainFile:   "/etc/certctl/shop/fullchain.pem",
+		PFXFile:         "/srv/iis/shop.pfx",
+		PFXPasswordFile: "/etc/certctl/shop.pass",
+		PFXPasswordEnv:  "SHOP_PFX_PASSWORD",
 	}
 	t.Setenv("CERTCTL_SERIAL", "inherited-value-must-be-overridden")
 	if err := renew.RunHook(t.Context(), []string{script, out}, e, 0, nil); err != nil {
@@ -77,6 +81,9 @@ func TestRunHook_Environment_EveryVariable(t *testing.T) {
 		"CERTCTL_KEY_FILE=/etc/certctl/shop/privkey.pem",
 		"CERTCTL_NAME=shop",
 		"CERTCTL_NOT_AFTER=2031-06-07T08:09:10Z",
+		"CERTCTL_PFX_FILE=/srv/iis/shop.pfx",
+		"CERTCTL_PFX_PASSWORD_ENV=SHOP_PFX_PASSWORD",
+		"CERTCTL_PFX_PASSWORD_FILE=/etc/certctl/shop.pass",
 		"CERTCTL_SERIAL=0a1b2c",
 	}
 	if !slices.Equal(got, want) {

@@ -74,6 +74,7 @@ func fullCert(name string) *Certificate {
 			PFX:             "/etc/ssl/" + name + ".pfx",
 			PFXPasswordFile: "/etc/ssl/pfx.pass",
 			PFXPasswordEnv:  "PFX_PASS",
+			PFXLegacy:       true,
 			ReloadCmd:       []string{"systemctl", "reload", "haproxy"},
 		}},
 		Active:   2,

@@ -100,6 +100,9 @@ type FileBinding struct {
 	PFXPasswordFile string `json:"pfx_password_file,omitempty"`
 	// PFXPasswordEnv names an environment variable holding the PFX password.
 	PFXPasswordEnv string `json:"pfx_password_env,omitempty"`
+	// PFXLegacy writes the PFX in the legacy profile (3DES, SHA-1) that
+	// Windows Server 2016 and earlier import; see export.FileTarget.
+	PFXLegacy bool `json:"pfx_legacy,omitempty"`
 	// ReloadCmd is run (as an argv) after the files were written.
 	ReloadCmd []string `json:"reload_cmd,omitempty"`
 }

@@ -352,6 +352,7 @@ func TestCLI_BadInput(t *testing.T) {
 		{"unknown hook variable", []string{"issue", "-d", "x.example", "--deploy-hook", "sh -c 'echo $CERTCTL_DOMIAN'"}, 2},
 		{"unterminated hook quote", []string{"configure", "ok.example", "--post-hook", "echo 'x"}, 2},
 		{"pfx password without pfx", []string{"issue", "-d", "x.example", "--pfx-password-env", "P"}, 2},
+		{"pfx-legacy without pfx", []string{"issue", "-d", "x.example", "--export", bad, "--pfx-legacy"}, 2},
 		{"bad webhook", []string{"renew", "--webhook", "ftp://x"}, 2},
 		{"webhook URL with credentials", []string{"renew", "--webhook", "https://ops:s3cret@127.0.0.1:1/hook"}, 2},
 		{"bad webhook in file", []string{"renew", "--webhook-file", hookFile}, 2},

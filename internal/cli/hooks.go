@@ -48,6 +48,7 @@ func (h *hookFlags) hooks() (store.Hooks, error) {
 // bindingFlags are the file binding options of issue and configure.
 type bindingFlags struct {
 	dir, pfx, pfxPassFile, pfxPassEnv, reload string
+	pfxLegacy                                 bool
 }
 
 func (b *bindingFlags) add(f *pflag.FlagSet) {
@@ -55,21 +56,20 @@ func (b *bindingFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&b.pfx, "pfx", "", "after every renewal, write a PKCS#12 (.pfx) file here")
 	f.StringVar(&b.pfxPassFile, "pfx-password-file", "", "file holding the PFX password")
 	f.StringVar(&b.pfxPassEnv, "pfx-password-env", "", "environment variable holding the PFX password")
+	f.BoolVar(&b.pfxLegacy, "pfx-legacy", false, "write the PFX with the older encryption (3DES, SHA-1) that Windows Server 2016 and earlier import")
 	f.StringVar(&b.reload, "reload-cmd", "", "command run after the files are written (e.g. 'systemctl reload nginx'; no shell)")
 }
 
 // binding returns the file binding the flags describe, or nil for none.
 func (b *bindingFlags) binding() (*store.FileBinding, error) {
+	if (b.pfxPassFile != "" || b.pfxPassEnv != "" || b.pfxLegacy) && b.pfx == "" {
+		return nil, usagef("--pfx-password-file, --pfx-password-env and --pfx-legacy need --pfx")
+	}
 	if b.dir == "" && b.pfx == "" && b.reload == "" {
-		if b.pfxPassFile != "" || b.pfxPassEnv != "" {
-			return nil, usagef("--pfx-password-file and --pfx-password-env need --pfx")
-		}
 		return nil, nil
 	}
-	fb := &store.FileBinding{Dir: b.dir, PFX: b.pfx, PFXPasswordFile: b.pfxPassFile, PFXPasswordEnv: b.pfxPassEnv}
-	if (b.pfxPassFile != "" || b.pfxPassEnv != "") && b.pfx == "" {
-		return nil, usagef("--pfx-password-file and --pfx-password-env need --pfx")
-	}
+	fb := &store.FileBinding{Dir: b.dir, PFX: b.pfx, PFXPasswordFile: b.pfxPassFile, PFXPasswordEnv: b.pfxPassEnv,
+		PFXLegacy: b.pfxLegacy}
 	if b.pfxPassFile != "" && b.pfxPassEnv != "" {
 		return nil, usagef("give --pfx-password-file or --pfx-password-env, not both")
 	}

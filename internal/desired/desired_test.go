@@ -81,6 +81,33 @@ func TestParse_JSONEqualsYAML(t *testing.T) {
 	}
 }
 
+// pfx-legacy is read from YAML (true, True) and JSON into the binding, and
+// is off when absent or false.
+func TestParse_PFXLegacy(t *testing.T) {
+	for _, tc := range []struct {
+		file, data string
+		want       []bool
+	}{
+		{"c.yaml", "certificates:\n  - domains: [a.example]\n    bindings:\n      - pfx: C:\\iis\\a.pfx\n        pfx-legacy: true\n" +
+			"      - pfx: b.pfx\n        pfx-legacy: True\n      - pfx: c.pfx\n        pfx-legacy: false\n      - pfx: d.pfx\n",
+			[]bool{true, true, false, false}},
+		{"c.json", `{"certificates": [{"domains": ["a.example"], "bindings": [{"pfx": "a.pfx", "pfx-legacy": true}, {"pfx": "b.pfx", "pfx-legacy": false}]}]}`,
+			[]bool{true, false}},
+	} {
+		s, err := desired.Parse(tc.file, []byte(tc.data))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		var got []bool
+		for _, b := range s.Certificates[0].Bindings {
+			got = append(got, b.PFXLegacy)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: pfx-legacy %v, want %v", tc.file, got, tc.want)
+		}
+	}
+}
+
 func TestParse_ErrorsCarryFileLineAndField(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, data string
@@ -113,6 +140,10 @@ func TestParse_ErrorsCarryFileLineAndField(t *testing.T) {
 		{"json syntax", "c.json", "{\"certificates\": [\n,]}", []string{`c.json:2: not valid JSON`}},
 		{"bad binding", "c.yaml", "certificates:\n  - domains: [a.example]\n    bindings:\n      - pfx-password-env: X\n",
 			[]string{`c.yaml:4: certificates[0].bindings[0]: a binding needs export, pfx or reload-cmd`}},
+		{"pfx-legacy not a boolean", "c.yaml", "certificates:\n  - domains: [a.example]\n    bindings:\n      - pfx: a.pfx\n        pfx-legacy: 'yes'\n",
+			[]string{`c.yaml:5: certificates[0].bindings[0].pfx-legacy: want true or false, got a string`}},
+		{"pfx-legacy without pfx", "c.yaml", "certificates:\n  - domains: [a.example]\n    bindings:\n      - export: /srv\n        pfx-legacy: true\n",
+			[]string{`c.yaml:4: certificates[0].bindings[0]: pfx-password-file, pfx-password-env and pfx-legacy need pfx`}},
 		{"bad address", "c.yaml", "defaults:\n  challenge:\n    http-addr: localhost\ncertificates: []\n",
 			[]string{`c.yaml:3: defaults.challenge.http-addr: "localhost": want HOST:PORT`}},
 	} {

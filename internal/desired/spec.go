@@ -147,6 +147,15 @@ func (c *checker) str(n *node, field string) (string, bool) {
 	return n.value, true
 }
 
+func (c *checker) boolean(n *node, field string) bool {
+	if n.kind != kBool {
+		c.fail(n.line, field, "want true or false, got %s", n.kind)
+		return false
+	}
+	v, _ := strconv.ParseBool(n.value) // true, True, TRUE (YAML) or true (JSON)
+	return v
+}
+
 func (c *checker) strList(n *node, field string) ([]string, bool) {
 	if n.kind != kList {
 		c.fail(n.line, field, "want a list of strings, got %s", n.kind)
@@ -197,7 +206,7 @@ var (
 	settingKeys   = []string{"challenge", "key-type", "profile", "preferred-chain", "bindings", "hooks"}
 	certKeys      = append([]string{"name", "domains"}, settingKeys...)
 	challengeKeys = []string{"type", "http-addr", "tls-addr", "webroot", "dns-provider", "dns-resolvers"}
-	bindingKeys   = []string{"export", "pfx", "pfx-password-file", "pfx-password-env", "reload-cmd"}
+	bindingKeys   = []string{"export", "pfx", "pfx-password-file", "pfx-password-env", "pfx-legacy", "reload-cmd"}
 	hookKeys      = []string{"pre", "deploy", "post", "failure"}
 )
 
@@ -359,14 +368,17 @@ func (c *checker) bindings(n *node, field string) []store.FileBinding {
 				*k.dst, _ = c.str(v, join(f, k.key))
 			}
 		}
+		if v, ok := m["pfx-legacy"]; ok {
+			b.PFXLegacy = c.boolean(v, join(f, "pfx-legacy"))
+		}
 		if v, ok := m["reload-cmd"]; ok {
 			b.ReloadCmd = c.argv(v, join(f, "reload-cmd"))
 		}
 		switch {
 		case b.Dir == "" && b.PFX == "" && len(b.ReloadCmd) == 0:
 			c.fail(it.line, f, "a binding needs export, pfx or reload-cmd")
-		case (b.PFXPasswordFile != "" || b.PFXPasswordEnv != "") && b.PFX == "":
-			c.fail(it.line, f, "pfx-password-file and pfx-password-env need pfx")
+		case (b.PFXPasswordFile != "" || b.PFXPasswordEnv != "" || b.PFXLegacy) && b.PFX == "":
+			c.fail(it.line, f, "pfx-password-file, pfx-password-env and pfx-legacy need pfx")
 		case b.PFXPasswordFile != "" && b.PFXPasswordEnv != "":
 			c.fail(it.line, f, "give pfx-password-file or pfx-password-env, not both")
 		}
