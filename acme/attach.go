@@ -57,6 +57,17 @@ func (a *attached) lookupSet(explicit fleet) []fleet {
 	return out
 }
 
+// logger is the logger of r's own store (Share), or else that of the last
+// order that used r.
+func (r *HTTPResponder) logger() *slog.Logger {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.fleet.cs != nil {
+		return r.fleet.logger()
+	}
+	return r.attached.last.logger()
+}
+
 // lookupAny asks each store in turn for the answer to a challenge: the
 // first found, or "" when none holds it.
 func lookupAny(ctx context.Context, fleets []fleet, kind, key string) string {

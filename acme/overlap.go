@@ -140,7 +140,7 @@ func (r *HTTPResponder) pruneServed() {
 func linger[T any](m map[string]*sharedEntry[T], addr string, e *sharedEntry[T], stop func(T), opts acquireOpts[T]) {
 	defer lingerWG.Done()
 	if r, ok := any(e.r).(*HTTPResponder); ok {
-		r.fleet.logger().Info("keeping the http-01 responder up for other certctl processes' orders", "addr", addr)
+		r.logger().Info("keeping the http-01 responder up for other certctl processes' orders", "addr", addr)
 	}
 	deadline := time.Now().Add(lingerMax)
 	t := time.NewTicker(lingerPoll)
