@@ -142,7 +142,11 @@ func (c *Client) diagnose(ctx context.Context, ch Challenge, sol *solver, ve *Va
 		return // several names: no one name to look at
 	}
 	if tok := sol.tokens.get(ve.Domain); tok != "" && ve.Challenge == HTTP01 {
-		ve.URL = "http://" + ve.Domain + http01.ChallengePath(tok)
+		host := ve.Domain
+		if strings.Contains(host, ":") { // an IPv6 address
+			host = "[" + host + "]"
+		}
+		ve.URL = "http://" + host + http01.ChallengePath(tok)
 		if ch.Webroot != "" {
 			ve.Path = tokenPath(ch.Webroot, tok)
 		}

@@ -303,7 +303,11 @@ func leafNames(v *store.Version) []string {
 	if err != nil {
 		return nil
 	}
-	return leaf.DNSNames
+	names := slices.Clone(leaf.DNSNames)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
 }
 
 // parseLeaf parses v's leaf certificate; its key is not needed (and may

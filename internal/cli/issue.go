@@ -51,7 +51,7 @@ func NewCmdIssue(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return runIssue(cmd, o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.domains, "domain", "d", nil, "domain name to include (repeat for several; the first is the primary)")
+	f.StringArrayVarP(&o.domains, "domain", "d", nil, "domain name or IP address to include (repeat for several; the first is the primary)")
 	f.StringVar(&o.name, "name", "", "name of the certificate in the store (default: the first domain)")
 	f.StringVar(&o.challenge, "challenge", "", "challenge type: http-01, dns-01 or tls-alpn-01 (default http-01, or dns-01 with --dns)")
 	f.StringVar(&o.httpAddr, "http-addr", ":80", "address of the built-in HTTP-01 responder")
@@ -80,7 +80,7 @@ func (o *issueOptions) template() (*store.Certificate, error) {
 	}
 	name := o.name
 	if name == "" {
-		name = strings.Replace(domains[0], "*.", "_.", 1)
+		name = acme.DefaultName(domains)
 	}
 	if err := checkName(name); err != nil {
 		return nil, err

@@ -459,7 +459,7 @@ func (c *checker) certificate(it *node, m map[string]*node, field string, defaul
 	if err := acme.CheckChallenge(acme.Challenge{Type: ch.Type, DNSProvider: ch.DNSProvider}, domains); err != nil {
 		c.fail(chLine, join(field, "challenge"), "%v", err)
 	}
-	name := strings.Replace(domains[0], "*.", "_.", 1)
+	name := acme.DefaultName(domains)
 	if n, ok := m["name"]; ok {
 		if s, ok := c.str(n, join(field, "name")); ok {
 			name = s
