@@ -2,6 +2,8 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/certctl/certctl/renew"
 )
 
 type renewOptions struct {
@@ -14,6 +16,7 @@ type renewOptions struct {
 	hookURL string // --webhook-file
 
 	maxOrdersPerSecond float64
+	reuseKey           bool
 }
 
 // NewCmdRenew returns `certctl renew`.
@@ -35,6 +38,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	o.hooks.add(cmd.Flags(), "any certificate")
 	g.addTimingsFlag(cmd.Flags())
 	addMaxOrdersFlag(cmd.Flags(), &o.maxOrdersPerSecond)
+	cmd.Flags().BoolVar(&o.reuseKey, "reuse-key", false, "keep (or with =false, stop keeping) the named certificates' keys from now on")
 	return cmd
 }
 
@@ -52,6 +56,10 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		if err := checkName(n); err != nil {
 			return err
 		}
+	}
+	setReuse := cmd.Flags().Changed("reuse-key")
+	if setReuse && len(names) == 0 {
+		return usagef("--reuse-key needs certificate names (it changes their stored setting)")
 	}
 	global, err := o.hooks.hooks()
 	if err != nil {
@@ -76,6 +84,13 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		return err
 	}
 	defer svc.close(cmd.Context())
+	if setReuse {
+		for _, n := range names {
+			if _, err := svc.Configure(cmd.Context(), n, renew.Settings{ReuseKey: &o.reuseKey}); err != nil {
+				return err
+			}
+		}
+	}
 	stop := o.g.newProgress(cmd.ErrOrStderr(), "renew", len(names)).attach(svc.Service)
 	rs, err := svc.RenewMany(cmd.Context(), names, o.force)
 	stop()
