@@ -98,6 +98,9 @@ func NormalizeDomain(name string) (string, error) {
 		return bad("needs at least two labels")
 	}
 	for _, l := range labels {
+		if l == "" { // a mapped dot ("a．", full width) ends the name only now
+			return bad("empty label")
+		}
 		if len(l) > 63 {
 			return bad("label longer than 63 characters")
 		}
