@@ -46,9 +46,11 @@ type issueOptions struct {
 func NewCmdIssue(g *globals) *cobra.Command {
 	o := &issueOptions{g: g}
 	cmd := &cobra.Command{
-		Use:   "issue -d NAME [-d NAME...]",
+		Use:   "issue (-d NAME [-d NAME...] | --csr FILE)",
 		Short: "Obtain a certificate and keep it renewed",
 		Long: "Obtain a certificate for the given names and store it with every setting needed to renew it.\n" +
+			"Names are DNS names or IP addresses (http-01 or tls-alpn-01 only). With --csr the names and the\n" +
+			"key are the CSR's: certctl stores no private key and renews with the same CSR.\n" +
 			"Idempotent: a valid certificate for the same names that is not due is kept without contacting\n" +
 			"the CA, unless --force.",
 		Example: "  certctl issue -d example.com -d www.example.com --email me@example.com --agree-tos\n" +
