@@ -72,6 +72,21 @@ func TestCLI_Issue_IPAddresses(t *testing.T) {
 	}
 }
 
+// A DNS name and an address in one certificate: DNS and IP SANs, verifying
+// for both.
+func TestCLI_Issue_NameAndIPAddress(t *testing.T) {
+	h := newHarness(t, acmetest.Options{})
+	exports := t.TempDir()
+	h.mustRun("issue", "-d", "mixed.example", "-d", "127.0.0.1", "--http-addr", h.httpAddr(), "--agree-tos", "--export", exports)
+	leaf := h.verifyExport(filepath.Join(exports, "mixed.example"), "mixed.example", "127.0.0.1")
+	if len(leaf.DNSNames) != 1 || len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
+		t.Fatalf("SANs: DNS %v, IP %v", leaf.DNSNames, leaf.IPAddresses)
+	}
+	if e := h.list()["mixed.example"]; len(e.Domains) != 2 || e.Domains[1] != "127.0.0.1" {
+		t.Fatalf("list domains %v", e.Domains)
+	}
+}
+
 func TestCLI_Issue_IPAddressRefusesDNS01(t *testing.T) {
 	h := newHarness(t, acmetest.Options{})
 	before, _ := os.ReadFile(h.store)
