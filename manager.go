@@ -184,7 +184,7 @@ func newManager(cfg *Config, renewHook func(renew.Event)) (*Manager, error) {
 // the domain) and returns once each is served: a certificate already stored
 // and not due is kept without contacting the CA; otherwise one is obtained
 // now. From then on it is renewed in the background. Wildcards need dns-01,
-// which the Manager does not do; they are refused. ctx bounds the orders;
+// which the Manager does not do; they are refused, as are IP addresses. ctx bounds the orders;
 // the returned error joins the failures, each naming its domain, and the
 // other domains are served regardless.
 func (m *Manager) Manage(ctx context.Context, domains ...string) error {
@@ -194,6 +194,11 @@ func (m *Manager) Manage(ctx context.Context, domains ...string) error {
 	}
 	if acme.HasWildcard(names) {
 		return fmt.Errorf("certctl: %w: wildcard names need the dns-01 challenge", acme.ErrBadDomain)
+	}
+	if acme.HasIP(names) {
+		// A client connecting by address sends no server name to pick the
+		// certificate by; `certctl issue -d ADDRESS` obtains one.
+		return fmt.Errorf("certctl: %w: Manage takes DNS names, not IP addresses", acme.ErrBadDomain)
 	}
 	if !m.track() {
 		return ErrClosed

@@ -125,6 +125,9 @@ func TestNew_BadConfig(t *testing.T) {
 	if err := m.Manage(ctx, "not a name"); !errors.Is(err, acme.ErrBadDomain) {
 		t.Errorf("Manage(bad name) = %v, want ErrBadDomain", err)
 	}
+	if err := m.Manage(ctx, "ip.example", "127.0.0.1"); !errors.Is(err, acme.ErrBadDomain) {
+		t.Errorf("Manage(IP address) = %v, want ErrBadDomain", err)
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,12 @@ func (k KeyType) lego() certcrypto.KeyType {
 type Certificate struct {
 	CertPEM  []byte // the leaf alone
 	ChainPEM []byte // the issuers, leaf excluded
-	KeyPEM   []byte // the private key
+	KeyPEM   []byte // the private key; nil when ordered with a CSR
 	Leaf     *x509.Certificate
+	// CSR is the signing request the certificate was ordered with, if any:
+	// the key is held elsewhere and the leaf must carry the CSR's public
+	// key.
+	CSR      *x509.CertificateRequest
 	Chain    []*x509.Certificate
 	CertURL  string // where the CA serves it
 	Replaces string // ARI certificate ID of the certificate it replaced, if any
@@ -94,18 +98,26 @@ func ParsePrivateKey(keyPEM []byte) (crypto.Signer, error) {
 }
 
 // Validate checks c before it may be used: the leaf and key parse, the key
-// matches the leaf, the leaf covers every one of domains, the chain verifies
+// matches the leaf (for a certificate ordered with a CSR and no key: the
+// leaf carries the CSR's public key), the leaf covers every one of domains, the chain verifies
 // from the leaf up to the last issuer given, and the leaf is valid at now.
 func (c *Certificate) Validate(domains []string, now time.Time) error {
 	if c.Leaf == nil {
 		return fmt.Errorf("%w: no leaf", ErrInvalidCertificate)
 	}
-	key, err := ParsePrivateKey(c.KeyPEM)
-	if err != nil {
-		return err
-	}
-	if err := certpem.KeyMatches(key, c.Leaf); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidCertificate, err)
+	if c.KeyPEM == nil && c.CSR != nil {
+		pub, ok := c.CSR.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !pub.Equal(c.Leaf.PublicKey) {
+			return fmt.Errorf("%w: the leaf does not carry the CSR's public key", ErrInvalidCertificate)
+		}
+	} else {
+		key, err := ParsePrivateKey(c.KeyPEM)
+		if err != nil {
+			return err
+		}
+		if err := certpem.KeyMatches(key, c.Leaf); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidCertificate, err)
+		}
 	}
 	for _, d := range domains {
 		if !covers(c.Leaf, d) {
@@ -125,7 +137,7 @@ func (c *Certificate) Validate(domains []string, now time.Time) error {
 	for _, ic := range c.Chain[:len(c.Chain)-1] {
 		inter.AddCert(ic)
 	}
-	_, err = c.Leaf.Verify(x509.VerifyOptions{
+	_, err := c.Leaf.Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
 		CurrentTime:   now,

@@ -81,6 +81,9 @@ func CheckChallenge(ch Challenge, names []string) error {
 			return fmt.Errorf("%w: wildcard names need the dns-01 challenge", ErrBadChallenge)
 		}
 	case DNS01:
+		if HasIP(names) {
+			return fmt.Errorf("%w: IP addresses need the http-01 or tls-alpn-01 challenge (there is no DNS name to put a TXT record under)", ErrBadChallenge)
+		}
 		if ch.DNS == nil && ch.DNSProvider == "" {
 			return fmt.Errorf("%w: %w", ErrBadChallenge, ErrNoDNSProvider)
 		}

@@ -68,6 +68,14 @@ type Request struct {
 	// Replaces is the certificate being renewed; its ARI ID goes in the
 	// order's "replaces" field when the CA supports ARI.
 	Replaces *x509.Certificate
+	// KeyPEM, if set, is the private key to certify again (PEM) instead of
+	// a new one of KeyType.
+	KeyPEM []byte
+	// CSR, if set, is a certificate signing request (PEM or DER, see
+	// [ParseCSR]) to order with: the CA certifies its key and names (which
+	// Domains must list) and the result has no private key. KeyType and
+	// KeyPEM are ignored.
+	CSR []byte
 }
 
 // Obtain orders, validates and downloads a certificate. The result has not
@@ -91,27 +99,24 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 		return nil, err
 	}
 	defer sol.release()
-	or := certificate.ObtainRequest{
-		Domains:        req.Domains,
-		Bundle:         true,
-		Profile:        req.Profile,
-		PreferredChain: req.PreferredChain,
-		NotAfter:       req.NotAfter,
+	order, csr, err := orderFunc(lc, req)
+	if err != nil {
+		return nil, err
 	}
 	var replaces string
 	if req.Replaces != nil {
-		if replaces, err = CertID(req.Replaces); err == nil {
-			or.ReplacesCertID = replaces
+		if id, err := CertID(req.Replaces); err == nil {
+			replaces = id
 		}
 	}
-	res, err := runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
+	res, err := runCtx(ctx, func() (*certificate.Resource, error) { return order(replaces) })
 	if err != nil && replaces != "" && refusedReplaces(err) && gate.retryAfter() == 0 {
 		// "replaces" is advisory (RFC 9773): a CA that refuses it for a
 		// reason other than rate limits still issues without it (but a CA
 		// that asked to wait with a Retry-After is not asked again now).
 		c.log().Warn("CA refused the order with replaces; ordering without it", "domains", req.Domains, "err", err)
-		or.ReplacesCertID, replaces = "", ""
-		res, err = runCtx(ctx, func() (*certificate.Resource, error) { return lc.Certificate.Obtain(or) })
+		replaces = ""
+		res, err = runCtx(ctx, func() (*certificate.Resource, error) { return order(replaces) })
 	}
 	if err != nil {
 		err = classify(c.cfg.Directory, req.Domains, err)
@@ -130,8 +135,49 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) 
 	}
 	cert.CertURL = res.CertURL
 	cert.Replaces = replaces
+	cert.CSR = csr
 	cert.Timings = phases.timings(start, time.Now())
 	return cert, nil
+}
+
+// orderFunc returns the lego call that places req's order, given the ARI
+// ID of the certificate it replaces (or ""), and req's parsed CSR if it has
+// one.
+func orderFunc(lc *lego.Client, req Request) (func(replaces string) (*certificate.Resource, error), *x509.CertificateRequest, error) {
+	if len(req.CSR) > 0 {
+		csr, _, err := ParseCSR(req.CSR)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(replaces string) (*certificate.Resource, error) {
+			return lc.Certificate.ObtainForCSR(certificate.ObtainForCSRRequest{
+				CSR:            csr,
+				Bundle:         true,
+				Profile:        req.Profile,
+				PreferredChain: req.PreferredChain,
+				NotAfter:       req.NotAfter,
+				ReplacesCertID: replaces,
+			})
+		}, csr, nil
+	}
+	or := certificate.ObtainRequest{
+		Domains:        req.Domains,
+		Bundle:         true,
+		Profile:        req.Profile,
+		PreferredChain: req.PreferredChain,
+		NotAfter:       req.NotAfter,
+	}
+	if req.KeyPEM != nil {
+		key, err := ParsePrivateKey(req.KeyPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("key to reuse: %w", err)
+		}
+		or.PrivateKey = key
+	}
+	return func(replaces string) (*certificate.Resource, error) {
+		or.ReplacesCertID = replaces
+		return lc.Certificate.Obtain(or)
+	}, nil, nil
 }
 
 // diagnose adds to ve what certctl can find out itself about the failed
@@ -148,7 +194,11 @@ func (c *Client) diagnose(ctx context.Context, ch Challenge, sol *solver, ve *Va
 		return // several names: no one name to look at
 	}
 	if tok := sol.tokens.get(ve.Domain); tok != "" && ve.Challenge == HTTP01 {
-		ve.URL = "http://" + ve.Domain + http01.ChallengePath(tok)
+		host := ve.Domain
+		if strings.Contains(host, ":") { // an IPv6 address
+			host = "[" + host + "]"
+		}
+		ve.URL = "http://" + host + http01.ChallengePath(tok)
 		if ch.Webroot != "" {
 			ve.Path = tokenPath(ch.Webroot, tok)
 		}

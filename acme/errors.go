@@ -36,6 +36,10 @@ var ErrUnauthorized = errors.New("unauthorized by the CA")
 // ErrBadDomain reports a name that is not a valid DNS name for a certificate.
 var ErrBadDomain = errors.New("invalid domain name")
 
+// ErrBadCSR reports a certificate signing request that cannot be used: not
+// parseable, a bad signature, or names a CA cannot certify.
+var ErrBadCSR = errors.New("invalid certificate signing request")
+
 // ErrBadKeyType reports an unknown key type name.
 var ErrBadKeyType = errors.New("unknown key type")
 

@@ -25,6 +25,12 @@ func FuzzNormalizeDomain(f *testing.F) {
 		if len(out) > 253 || out == "" {
 			t.Fatalf("NormalizeDomain(%q) = %q: length %d", name, out, len(out))
 		}
+		if IsIP(out) {
+			if again, err := NormalizeDomain(out); err != nil || again != out {
+				t.Fatalf("NormalizeDomain(%q) = %q, again %q, %v", name, out, again, err)
+			}
+			return
+		}
 		rest := strings.TrimPrefix(out, "*.")
 		for _, l := range strings.Split(rest, ".") {
 			if l == "" || len(l) > 63 {

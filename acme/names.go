@@ -2,6 +2,8 @@ package acme
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -22,7 +24,9 @@ var idnaProfile = idna.New(
 // NormalizeDomains checks names for use in a certificate and returns them in
 // canonical form: lower case, internationalized names as punycode (A-labels),
 // no trailing dot, duplicates dropped, order kept. A wildcard is allowed only
-// as the whole first label ("*.example.com").
+// as the whole first label ("*.example.com"). An IP address (RFC 8738) is
+// kept in its canonical text form ("192.0.2.10", "2001:db8::1"); see
+// [IsIP].
 func NormalizeDomains(names []string) ([]string, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no domain given: %w", ErrBadDomain)
@@ -58,6 +62,15 @@ func NormalizeDomain(name string) (string, error) {
 		// idna would turn each invalid byte into U+FFFD and encode that.
 		return bad("not valid UTF-8")
 	}
+	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		switch {
+		case ip.Zone() != "":
+			return bad("an IP address with a zone cannot be certified")
+		case ip.Is4In6():
+			ip = ip.Unmap()
+		}
+		return ip.String(), nil
+	}
 	if strings.ContainsAny(s, " \t\r\n/:@?#\\") {
 		return bad("not a bare DNS name (no spaces, scheme, port or path)")
 	}
@@ -85,6 +98,9 @@ func NormalizeDomain(name string) (string, error) {
 		return bad("needs at least two labels")
 	}
 	for _, l := range labels {
+		if l == "" { // a mapped dot ("a．", full width) ends the name only now
+			return bad("empty label")
+		}
 		if len(l) > 63 {
 			return bad("label longer than 63 characters")
 		}
@@ -104,7 +120,7 @@ func NormalizeDomain(name string) (string, error) {
 		return bad("does not normalize to a valid name")
 	}
 	if isNumeric(labels[len(labels)-1]) {
-		return bad("IP addresses are not supported")
+		return bad("not a valid IP address or DNS name")
 	}
 	if wildcard {
 		ascii = "*." + ascii
@@ -136,6 +152,18 @@ func idnaReason(err error) string {
 	}
 }
 
+// IsIP reports whether a normalized name is an IP address rather than a DNS
+// name.
+func IsIP(name string) bool {
+	_, err := netip.ParseAddr(name)
+	return err == nil
+}
+
+// HasIP reports whether any of names is an IP address.
+func HasIP(names []string) bool {
+	return slices.ContainsFunc(names, IsIP)
+}
+
 // HasWildcard reports whether any of names is a wildcard.
 func HasWildcard(names []string) bool {
 	for _, n := range names {
@@ -144,4 +172,58 @@ func HasWildcard(names []string) bool {
 		}
 	}
 	return false
+}
+
+// reverseIP returns the IP address whose reverse-mapping name (RFC 8738
+// section 6: "10.2.0.192.in-addr.arpa", or 32 nibbles under "ip6.arpa") is
+// name, lower case and without the trailing dot.
+func reverseIP(name string) (string, bool) {
+	if rest, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		l := strings.Split(rest, ".")
+		if len(l) != 4 {
+			return "", false
+		}
+		ip, err := netip.ParseAddr(l[3] + "." + l[2] + "." + l[1] + "." + l[0])
+		if err != nil {
+			return "", false
+		}
+		return ip.String(), true
+	}
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		l := strings.Split(rest, ".")
+		if len(l) != 32 {
+			return "", false
+		}
+		var b [16]byte
+		for i, n := range l {
+			if len(n) != 1 {
+				return "", false
+			}
+			v := strings.IndexByte("0123456789abcdef", n[0])
+			if v < 0 {
+				return "", false
+			}
+			// l[0] is the lowest nibble of the last byte.
+			j := 31 - i
+			if j%2 == 0 {
+				b[j/2] |= byte(v) << 4
+			} else {
+				b[j/2] |= byte(v)
+			}
+		}
+		return netip.AddrFrom16(b).String(), true
+	}
+	return "", false
+}
+
+// DefaultName returns the store name of a certificate for normalized
+// domains when none is given: the first name, made a safe file name on every
+// system ("*." becomes "_.", an IPv6 address's colons become "_", as in
+// "2001_db8__1").
+func DefaultName(domains []string) string {
+	if len(domains) == 0 {
+		return ""
+	}
+	n := strings.Replace(domains[0], "*.", "_.", 1)
+	return strings.ReplaceAll(n, ":", "_")
 }

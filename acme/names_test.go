@@ -18,6 +18,8 @@ func TestNormalizeDomains_Valid(t *testing.T) {
 		{[]string{"bücher.example"}, []string{"xn--bcher-kva.example"}},
 		{[]string{"xn--bcher-kva.example"}, []string{"xn--bcher-kva.example"}},
 		{[]string{"a-b.c-d.example"}, []string{"a-b.c-d.example"}},
+		{[]string{"192.0.2.10", "2001:DB8:0:0::1", "[::1]", "::ffff:192.0.2.10", "a.example"},
+			[]string{"192.0.2.10", "2001:db8::1", "::1", "a.example"}},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeDomains(tt.in)
@@ -56,7 +58,9 @@ func TestNormalizeDomains_Invalid(t *testing.T) {
 		"inner star":    {"a.*.example"},
 		"bare star":     {"*"},
 		"single label":  {"localhost"},
-		"ip":            {"127.0.0.1"},
+		"ip with zone":  {"fe80::1%eth0"},
+		"leading zeros": {"127.000.0.1"},
+		"ip and port":   {"127.0.0.1:80"},
 		"underscore":    {"a_b.example"},
 		"over 100":      many,
 	}
@@ -140,5 +144,35 @@ func TestCheckChallenge_NoRegistryLinked(t *testing.T) {
 	err := CheckChallenge(Challenge{Type: DNS01, DNSProvider: "cloudflare"}, []string{"*.example.com"})
 	if !errors.Is(err, ErrBadChallenge) || !errors.Is(err, ErrNoDNSRegistry) {
 		t.Fatalf("CheckChallenge without a registry = %v, want ErrBadChallenge and ErrNoDNSRegistry", err)
+	}
+}
+
+func TestCheckChallenge_IPNeedsHTTPOrTLSALPN(t *testing.T) {
+	names := []string{"192.0.2.10", "2001:db8::1"}
+	for _, typ := range []string{HTTP01, TLSALPN01} {
+		if err := CheckChallenge(Challenge{Type: typ}, names); err != nil {
+			t.Errorf("%s: %v", typ, err)
+		}
+	}
+	err := CheckChallenge(Challenge{Type: DNS01, DNSProvider: "manual"}, names)
+	if !errors.Is(err, ErrBadChallenge) || !strings.Contains(err.Error(), "IP addresses need") {
+		t.Errorf("dns-01 with IPs: %v, want ErrBadChallenge naming IP addresses", err)
+	}
+}
+
+func TestReverseIP(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.0.0.127.in-addr.arpa":  "127.0.0.1",
+		"10.2.0.192.in-addr.arpa": "192.0.2.10",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa": "::1",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa": "2001:db8::1",
+		"1.0.0.in-addr.arpa":     "",
+		"x.0.0.127.in-addr.arpa": "",
+		"example.com":            "",
+	} {
+		got, ok := reverseIP(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("reverseIP(%q) = %q, %v; want %q", in, got, ok, want)
+		}
 	}
 }

@@ -470,6 +470,11 @@ func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Cert
 		return nil, fmt.Errorf("tls-alpn-01: %q: %w", hello.ServerName, ErrNotValidation)
 	}
 	name := lowerName(hello.ServerName)
+	if ip, ok := reverseIP(name); ok {
+		// RFC 8738 section 6: an IP address is validated with its
+		// reverse-mapping name as the server name.
+		name = ip
+	}
 	r.mu.RLock()
 	c, ok := r.certs[name]
 	fleets := r.attached.lookupSet(r.fleet)
@@ -477,7 +482,7 @@ func (r *TLSALPNResponder) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Cert
 	if ok {
 		return c, nil
 	}
-	if validDomain(name) {
+	if validDomain(name) || IsIP(name) {
 		ctx := hello.Context()
 		if ctx == nil { // a ClientHelloInfo made outside crypto/tls
 			ctx = context.Background()

@@ -56,6 +56,10 @@ type Loaded struct {
 	Names []string
 	// Revision is the certificate's revision, as Revisions reports it.
 	Revision uint64
+	// Skip, if set, says why the certificate cannot be served here (its
+	// private key is held elsewhere): Sync leaves it out (removing a
+	// version served before), logs the reason and reports no error.
+	Skip string
 }
 
 // batchSize bounds how many names one Load call reads.
@@ -166,6 +170,13 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 			continue
 		}
 		newRevs[name] = l.Revision
+		if l.Skip != "" {
+			b.log.Info("certificate not served", "name", name, "reason", l.Skip)
+			if _, ok := st.revs[name]; ok {
+				removing = append(removing, name)
+			}
+			continue
+		}
 		e, err := b.parsePEM(name, l.FullchainPEM, l.KeyPEM, l.Names)
 		if err != nil {
 			b.refused(name, err)

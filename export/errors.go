@@ -41,6 +41,11 @@ var (
 	// owned by certctl's user.
 	ErrUnsafeDir = fsx.ErrUnsafeDir
 
+	// ErrKeyHeldElsewhere reports an export that needs the private key (a
+	// PFX) of a certificate whose key certctl does not hold: it was ordered
+	// with the user's own CSR.
+	ErrKeyHeldElsewhere = errors.New("no private key: it is held elsewhere (certificate ordered with a CSR)")
+
 	// ErrKeyMismatch reports a private key whose public half is not the leaf's.
 	ErrKeyMismatch = certpem.ErrKeyMismatch
 )

@@ -62,6 +62,10 @@ type FileTarget struct {
 	ReloadCmd []string
 	// ReloadTimeout bounds ReloadCmd; 0 means [DefaultReloadTimeout].
 	ReloadTimeout time.Duration
+	// KeyHeldElsewhere says the certificate's private key is not certctl's
+	// (it was ordered with the user's CSR): [Export] is given no key, writes
+	// no privkey.pem and refuses a PFX ([ErrKeyHeldElsewhere]).
+	KeyHeldElsewhere bool
 }
 
 // ExportedFiles are the paths Export wrote; "" for a file not written.
@@ -104,7 +108,10 @@ func Export(name string, certPEM, chainPEM, keyPEM []byte, t FileTarget) (Export
 	if t.Dir == "" && t.PFX == "" {
 		return ExportedFiles{}, fmt.Errorf("%s: exporting: %w", name, ErrNoTarget)
 	}
-	m, err := parse(certPEM, chainPEM, keyPEM)
+	if t.KeyHeldElsewhere && t.PFX != "" {
+		return ExportedFiles{}, fmt.Errorf("%s: exporting a PFX: %w", name, ErrKeyHeldElsewhere)
+	}
+	m, err := parse(certPEM, chainPEM, keyPEM, t.KeyHeldElsewhere)
 	if err != nil {
 		return ExportedFiles{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -156,10 +163,33 @@ func Export(name string, certPEM, chainPEM, keyPEM []byte, t FileTarget) (Export
 // are created 0700. Errors name the file or directory concerned; the caller adds the
 // certificate's name.
 func WriteDir(dir string, certPEM, chainPEM, keyPEM []byte) (ExportedFiles, error) {
-	m, err := parse(certPEM, chainPEM, keyPEM)
+	m, err := parse(certPEM, chainPEM, keyPEM, false)
 	if err != nil {
 		return ExportedFiles{}, err
 	}
+	return writeDir(dir, m)
+}
+
+// WriteCertDir is [WriteDir] for a certificate whose private key is held
+// elsewhere (ordered with the user's CSR): it writes cert.pem, chain.pem and
+// fullchain.pem, and removes a privkey.pem left in dir by an earlier export,
+// which no longer matches.
+func WriteCertDir(dir string, certPEM, chainPEM []byte) (ExportedFiles, error) {
+	m, err := parse(certPEM, chainPEM, nil, true)
+	if err != nil {
+		return ExportedFiles{}, err
+	}
+	out, err := writeDir(dir, m)
+	if err != nil {
+		return out, err
+	}
+	if err := os.Remove(filepath.Join(dir, KeyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return out, err
+	}
+	return out, nil
+}
+
+func writeDir(dir string, m *material) (ExportedFiles, error) {
 	var w writer
 	out, err := w.pemDir(dir, 0o700, m)
 	if err == nil {
@@ -181,7 +211,8 @@ func encodePFX(m *material, password string, legacy bool) ([]byte, error) {
 	return enc.Encode(m.key, m.leaf, m.chain, password)
 }
 
-// material is a validated certificate: its leaf, its issuers and its key.
+// material is a validated certificate: its leaf, its issuers and its key
+// (nil when held elsewhere).
 type material struct {
 	leaf     *x509.Certificate
 	chain    []*x509.Certificate
@@ -190,10 +221,13 @@ type material struct {
 }
 
 // parse reads and checks what Export and WriteDir are given.
-func parse(certPEM, chainPEM, keyPEM []byte) (*material, error) {
+func parse(certPEM, chainPEM, keyPEM []byte, keyless bool) (*material, error) {
 	certs, err := certpem.ParseChain(certPEM, chainPEM)
 	if err != nil {
 		return nil, fmt.Errorf("reading certificate PEM: %w", err)
+	}
+	if keyless {
+		return &material{leaf: certs[0], chain: certs[1:]}, nil
 	}
 	key, block, err := certpem.ParsePrivateKey(keyPEM)
 	if err != nil {
@@ -237,12 +271,16 @@ func pemFiles(dir string, m *material) ([]fsx.File, ExportedFiles) {
 		Key:       filepath.Join(dir, KeyFile),
 	}
 	leafPEM, chainPEM := certpem.EncodeCertificates(m.leaf), certpem.EncodeCertificates(m.chain...)
-	return []fsx.File{
-		{Path: out.Key, Data: pem.EncodeToMemory(m.keyBlock), Perm: 0o600},
+	files := []fsx.File{
 		{Path: out.Cert, Data: leafPEM, Perm: 0o644},
 		{Path: out.Chain, Data: chainPEM, Perm: 0o644},
 		{Path: out.Fullchain, Data: certpem.Fullchain(leafPEM, chainPEM), Perm: 0o644},
-	}, out
+	}
+	if m.keyBlock == nil {
+		out.Key = ""
+		return files, out
+	}
+	return append([]fsx.File{{Path: out.Key, Data: pem.EncodeToMemory(m.keyBlock), Perm: 0o600}}, files...), out
 }
 
 // write writes the gathered files with [fsx.WritePrivateFiles]. If that fails, a

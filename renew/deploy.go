@@ -75,9 +75,12 @@ func (s *Service) deploy(ctx context.Context, c *store.Certificate) (export.Expo
 			errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
 			continue
 		}
-		t := export.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, PFXLegacy: b.PFXLegacy, ReloadCmd: b.ReloadCmd}
+		t := export.FileTarget{Dir: b.Dir, PFX: b.PFX, PFXPassword: pass, PFXLegacy: b.PFXLegacy, ReloadCmd: b.ReloadCmd, KeyHeldElsewhere: len(c.CSR) > 0}
 		if b.Dir != "" || b.PFX != "" {
 			key, err := v.Key()
+			if t.KeyHeldElsewhere && errors.Is(err, store.ErrNoKey) {
+				err = nil
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: file binding: %w", c.Name, err))
 				continue

@@ -93,6 +93,16 @@ func (s *Service) order(ctx context.Context, c *store.Certificate, prev *store.V
 			req.Replaces = leaf
 		}
 	}
+	if len(c.CSR) > 0 {
+		req.CSR = c.CSR
+	} else if c.ReuseKey && prev != nil {
+		if req.KeyPEM, err = reusableKey(prev, kt); err != nil {
+			return nil, err
+		}
+		if req.KeyPEM == nil {
+			s.log().Info("not reusing the key: the key type changed", "name", c.Name, "key_type", kt)
+		}
+	}
 	s.log().Debug("ordering", "name", c.Name, "domains", c.Domains)
 	t2 := time.Now()
 	if err := s.acquireOrderSlot(ctx); err != nil {
@@ -104,6 +114,23 @@ func (s *Service) order(ctx context.Context, c *store.Certificate, prev *store.V
 		tm.add(cert.Timings)
 	}
 	return cert, err
+}
+
+// reusableKey returns the key of v to certify again, or nil when it is not
+// of type kt (the key type was changed since).
+func reusableKey(v *store.Version, kt acme.KeyType) ([]byte, error) {
+	keyPEM, err := v.Key()
+	if err != nil {
+		return nil, fmt.Errorf("reusing the key: %w", err)
+	}
+	key, err := acme.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("reusing the key: %w", err)
+	}
+	if t, err := acme.KeyTypeOf(key); err != nil || t != kt {
+		return nil, nil
+	}
+	return keyPEM, nil
 }
 
 // challenge turns c's stored challenge settings into a request's, with the
@@ -301,7 +328,11 @@ func leafNames(v *store.Version) []string {
 	if err != nil {
 		return nil
 	}
-	return leaf.DNSNames
+	names := slices.Clone(leaf.DNSNames)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
 }
 
 // parseLeaf parses v's leaf certificate; its key is not needed (and may

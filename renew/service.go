@@ -1,6 +1,7 @@
 package renew
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -343,8 +344,9 @@ func (s *Service) lockedTry(ctx context.Context, name string, try bool, fn func(
 
 // Issue obtains a certificate for tmpl (name, domains and settings) and makes
 // it active. If a valid certificate for the same names exists and is not due,
-// it is kept without contacting the CA, unless force; its settings are
-// updated from tmpl, and new file bindings get the kept certificate at once.
+// it is kept without contacting the CA, unless force (or the CSR to order
+// with changed); its settings are updated from tmpl, and new file bindings
+// get the kept certificate at once.
 func (s *Service) Issue(ctx context.Context, tmpl *store.Certificate, force bool) Result {
 	name := tmpl.Name
 	unlock, err := s.lock(ctx, name)
@@ -360,7 +362,7 @@ func (s *Service) Issue(ctx context.Context, tmpl *store.Certificate, force bool
 		return s.obtain(ctx, tmpl.Clone(), false)
 	}
 	now := s.now()
-	sameNames := slices.Equal(sortedCopy(cur.Domains), sortedCopy(tmpl.Domains))
+	sameNames := slices.Equal(sortedCopy(cur.Domains), sortedCopy(tmpl.Domains)) && bytes.Equal(cur.CSR, tmpl.CSR)
 	oldBindings := slices.Clone(cur.Bindings)
 	applyIssue(cur, tmpl)
 	v := cur.ActiveVersion()

@@ -29,6 +29,9 @@ type Settings struct {
 	// KeyType, Profile and PreferredChain, if set, replace the
 	// certificate's; they take effect at its next order.
 	KeyType, Profile, PreferredChain string
+	// ReuseKey, if not nil, sets whether the next orders certify the
+	// active version's key again ([store.Certificate.ReuseKey]).
+	ReuseKey *bool
 	// Deploy re-runs the file bindings and deploy hooks of the active
 	// version even if the bindings did not change.
 	Deploy bool
@@ -57,6 +60,9 @@ func (st Settings) Apply(c *store.Certificate) {
 	if st.HTTPAddr != "" {
 		c.Challenge.HTTPAddr = st.HTTPAddr
 	}
+	if st.ReuseKey != nil {
+		c.ReuseKey = *st.ReuseKey
+	}
 	for _, f := range []struct{ src, dst *string }{{&st.KeyType, &c.KeyType}, {&st.Profile, &c.Profile},
 		{&st.PreferredChain, &c.PreferredChain}} {
 		if *f.src != "" {
@@ -76,6 +82,8 @@ func applyIssue(c, tmpl *store.Certificate) {
 	c.Email = tmpl.Email
 	c.Profile = tmpl.Profile
 	c.PreferredChain = tmpl.PreferredChain
+	c.ReuseKey = tmpl.ReuseKey
+	c.CSR = slices.Clone(tmpl.CSR)
 	st := Settings{Hooks: tmpl.Hooks}
 	if len(tmpl.Bindings) > 0 {
 		st.Bindings = tmpl.Bindings
@@ -91,6 +99,9 @@ func (s *Service) Configure(ctx context.Context, name string, st Settings) (*sto
 	var out *store.Certificate
 	var deployErr error
 	err := s.locked(ctx, name, func(c *store.Certificate) error {
+		if len(c.CSR) > 0 && slices.ContainsFunc(st.Bindings, func(b store.FileBinding) bool { return b.PFX != "" }) {
+			return fmt.Errorf("%s: a PFX binding: %w", name, store.ErrNoKey)
+		}
 		st.Apply(c)
 		if err := s.Store.Put(ctx, c); err != nil {
 			return fmt.Errorf("%s: saving settings: %w", name, err)

@@ -34,6 +34,11 @@ var (
 	// such as an active version that is not among its versions.
 	ErrInvalidRecord = errors.New("invalid record")
 
+	// ErrNoKey is returned when a private key is needed (to export it, to
+	// serve it) but the store holds none: the certificate was ordered with
+	// the user's own CSR and its key is held elsewhere.
+	ErrNoKey = errors.New("no private key in the store: it is held elsewhere (certificate ordered with a CSR)")
+
 	// ErrNoActiveVersion is returned when a certificate has no active version.
 	ErrNoActiveVersion = errors.New("no active version")
 

@@ -63,6 +63,8 @@ func fullCert(name string) *Certificate {
 		Email:          "ops@example.com",
 		Profile:        "shortlived",
 		PreferredChain: "Root X2",
+		ReuseKey:       true,
+		CSR:            []byte("-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"),
 		Hooks: Hooks{
 			Pre:     []string{"/bin/true", "pre"},
 			Deploy:  []string{"/usr/sbin/nginx", "-s", "reload"},

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -18,12 +19,18 @@ type ActivePEM struct {
 	Domains []string
 	// Revision is the record's revision.
 	Revision uint64
+	// KeyHeldElsewhere says the store holds no key for it (ordered with the
+	// user's CSR): KeyPEM is nil and it cannot be served from the store.
+	KeyHeldElsewhere bool
 }
 
 // activePEM is the active version v of c as LoadActive returns it; a key
 // that stays sealed is an error.
 func activePEM(c *Certificate, v *Version) (ActivePEM, error) {
 	key, err := v.Key()
+	if errors.Is(err, ErrNoKey) {
+		return ActivePEM{Name: c.Name, FullchainPEM: v.Fullchain(), Domains: c.Domains, Revision: c.Revision, KeyHeldElsewhere: true}, nil
+	}
 	if err != nil {
 		return ActivePEM{}, fmt.Errorf("%s: %w", c.Name, err)
 	}

@@ -38,6 +38,14 @@ type Certificate struct {
 	Profile string `json:"profile,omitempty"`
 	// PreferredChain selects an alternate chain by issuer common name.
 	PreferredChain string `json:"preferred_chain,omitempty"`
+	// ReuseKey keeps the private key of the active version for the next
+	// order instead of generating a new one (as long as KeyType matches).
+	ReuseKey bool `json:"reuse_key,omitempty"`
+	// CSR is a certificate signing request (PEM) brought by the user: every
+	// order is placed with it, and the key is held elsewhere, so its
+	// versions have no private key ([Version.Key] returns [ErrNoKey]).
+	// Domains are the CSR's names.
+	CSR []byte `json:"csr_pem,omitempty"`
 	// Hooks are the commands run around a renewal.
 	Hooks Hooks `json:"hooks,omitzero"`
 	// Bindings are the files the certificate is exported to.
@@ -119,8 +127,9 @@ type Version struct {
 	// ChainPEM holds the issuers, leaf excluded.
 	ChainPEM []byte `json:"chain_pem"`
 	// KeyPEM is the private key. It is nil when the key is sealed and the
-	// store was opened without the store key that sealed it: see
-	// [Version.Key] and SealedKey.
+	// store was opened without the store key that sealed it (see
+	// [Version.Key] and SealedKey), and when there is none: a certificate
+	// ordered with a CSR ([Certificate.CSR]).
 	KeyPEM []byte `json:"key_pem,omitempty"`
 	// SealedKey is the private key sealed with a store key
 	// ([Options.SealKey]) as stored, set only while it is not opened
@@ -270,6 +279,7 @@ func (c *Certificate) Clone() *Certificate {
 	}
 	n := *c
 	n.Domains = slices.Clone(c.Domains)
+	n.CSR = slices.Clone(c.CSR)
 	n.Challenge.DNSResolvers = slices.Clone(c.Challenge.DNSResolvers)
 	n.Hooks = Hooks{
 		Pre:     slices.Clone(c.Hooks.Pre),

@@ -59,7 +59,7 @@ func Reseal(ctx context.Context, b Backend) (ResealStats, error) {
 func checkKeys(c *Certificate) (keys int, err error) {
 	for i := range c.Versions {
 		v := &c.Versions[i]
-		if _, err := v.Key(); err != nil {
+		if _, err := v.Key(); err != nil && !errors.Is(err, ErrNoKey) {
 			return 0, fmt.Errorf("%s: %w", c.Name, err)
 		}
 		if v.KeyPEM != nil {

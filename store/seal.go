@@ -215,10 +215,14 @@ func (s *sealer) openKey(keyPEM, keySealed, aad []byte) (plain, sealed []byte, e
 
 // Key returns the version's private key in PEM. When the key is sealed
 // and this version was read without the store key that sealed it, the
-// error wraps [ErrSealed], [ErrWrongKey] or [ErrSealDamaged].
+// error wraps [ErrSealed], [ErrWrongKey] or [ErrSealDamaged]; when the store
+// holds no key for it (a certificate ordered with a CSR), [ErrNoKey].
 func (v *Version) Key() ([]byte, error) {
-	if v.KeyPEM != nil || v.SealedKey == nil {
+	if v.KeyPEM != nil {
 		return v.KeyPEM, nil
+	}
+	if v.SealedKey == nil {
+		return nil, fmt.Errorf("version %d: %w", v.Seq, ErrNoKey)
 	}
 	return nil, fmt.Errorf("version %d: private key: %w", v.Seq, sealError(v.keyErr))
 }

@@ -15,6 +15,7 @@ type configureOptions struct {
 	clearHooks bool
 	httpAddr   string
 	deploy     bool
+	reuseKey   bool
 }
 
 // NewCmdConfigure returns `certctl configure`.
@@ -38,6 +39,7 @@ func NewCmdConfigure(g *globals) *cobra.Command {
 	f.BoolVar(&o.clearHooks, "clear-hooks", false, "remove every hook (before adding the ones given)")
 	f.StringVar(&o.httpAddr, "http-addr", "", "address of the built-in HTTP-01 responder")
 	f.BoolVar(&o.deploy, "deploy", false, "also re-run file bindings and deploy hooks now")
+	f.BoolVar(&o.reuseKey, "reuse-key", false, "keep the private key across renewals (--reuse-key=false: a new key each time)")
 	return cmd
 }
 
@@ -66,6 +68,9 @@ func runConfigure(cmd *cobra.Command, o *configureOptions, name string) error {
 		return err
 	}
 	st := renew.Settings{ClearHooks: o.clearHooks, Hooks: hooks, HTTPAddr: o.httpAddr, Deploy: o.deploy}
+	if cmd.Flags().Changed("reuse-key") {
+		st.ReuseKey = &o.reuseKey
+	}
 	if o.noBindings {
 		st.Bindings = []store.FileBinding{}
 	}

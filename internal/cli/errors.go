@@ -74,6 +74,8 @@ func ExitCode(err error) int {
 		errors.Is(err, acme.ErrBadDomain),
 		errors.Is(err, acme.ErrBadKeyType),
 		errors.Is(err, acme.ErrBadChallenge),
+		errors.Is(err, acme.ErrBadCSR),
+		errors.Is(err, store.ErrNoKey),
 		errors.Is(err, acme.ErrBadDirectory),
 		errors.Is(err, acme.ErrTOSNotAgreed),
 		errors.Is(err, renew.ErrNoAccount),

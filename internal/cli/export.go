@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -30,6 +31,14 @@ func NewCmdExport(g *globals) *cobra.Command {
 				return fmt.Errorf("%s: %w", c.Name, store.ErrNoActiveVersion)
 			}
 			key, err := v.Key()
+			if len(c.CSR) > 0 && errors.Is(err, store.ErrNoKey) {
+				// Ordered with the user's CSR: the key is theirs.
+				if _, err := export.WriteCertDir(dir, v.CertPEM, v.ChainPEM); err != nil {
+					return fmt.Errorf("%s: exporting: %w", c.Name, err)
+				}
+				return g.report(cmd.OutOrStdout(), map[string]string{"name": c.Name, "serial": v.Serial, "dir": dir},
+					"Exported %s (serial %s) to %s without privkey.pem: the key is held elsewhere (CSR)", c.Name, v.Serial, dir)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: exporting: %w", c.Name, err)
 			}

@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"encoding/pem"
 	"fmt"
+	"io"
 	"net/mail"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,6 +35,9 @@ type issueOptions struct {
 	eab            eabFlags
 	agreeTOS       bool
 	force          bool
+	csrFile        string
+	reuseKey       bool
+	keyTypeSet     bool // --key-type given
 	hooks          hookFlags
 	files          bindingFlags
 }
@@ -39,19 +46,24 @@ type issueOptions struct {
 func NewCmdIssue(g *globals) *cobra.Command {
 	o := &issueOptions{g: g}
 	cmd := &cobra.Command{
-		Use:   "issue -d NAME [-d NAME...]",
+		Use:   "issue (-d NAME [-d NAME...] | --csr FILE)",
 		Short: "Obtain a certificate and keep it renewed",
 		Long: "Obtain a certificate for the given names and store it with every setting needed to renew it.\n" +
+			"Names are DNS names or IP addresses (http-01 or tls-alpn-01 only). With --csr the names and the\n" +
+			"key are the CSR's: certctl stores no private key and renews with the same CSR.\n" +
 			"Idempotent: a valid certificate for the same names that is not due is kept without contacting\n" +
 			"the CA, unless --force.",
 		Example: "  certctl issue -d example.com -d www.example.com --email me@example.com --agree-tos\n" +
 			"  certctl issue -d '*.example.com' -d example.com --challenge dns-01 --dns cloudflare\n" +
-			"  certctl issue -d example.com --webroot /var/www/html --directory letsencrypt-staging",
+			"  certctl issue -d example.com --webroot /var/www/html --directory letsencrypt-staging\n" +
+			"  certctl issue -d 192.0.2.10 -d 2001:db8::1\n" +
+			"  certctl issue --csr example.com.csr\n" +
+			"  certctl issue -d example.com --reuse-key",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runIssue(cmd, o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.domains, "domain", "d", nil, "domain name to include (repeat for several; the first is the primary)")
+	f.StringArrayVarP(&o.domains, "domain", "d", nil, "domain name or IP address to include (repeat for several; the first is the primary)")
 	f.StringVar(&o.name, "name", "", "name of the certificate in the store (default: the first domain)")
 	f.StringVar(&o.challenge, "challenge", "", "challenge type: http-01, dns-01 or tls-alpn-01 (default http-01, or dns-01 with --dns)")
 	f.StringVar(&o.httpAddr, "http-addr", ":80", "address of the built-in HTTP-01 responder")
@@ -65,6 +77,8 @@ func NewCmdIssue(g *globals) *cobra.Command {
 	o.eab.add(f)
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
 	f.BoolVar(&o.force, "force", false, "obtain a new certificate even if a valid one exists")
+	f.StringVar(&o.csrFile, "csr", "", "order with this certificate signing request (PEM or DER): its names are certified, its key stays with you")
+	f.BoolVar(&o.reuseKey, "reuse-key", false, "keep the private key across renewals (default: a new key each time)")
 	o.files.add(f)
 	o.hooks.add(f, "this certificate")
 	g.addTimingsFlag(f)
@@ -74,13 +88,18 @@ func NewCmdIssue(g *globals) *cobra.Command {
 // template checks every input and builds the record to issue, before the
 // store is touched.
 func (o *issueOptions) template() (*store.Certificate, error) {
+	var csrPEM []byte
+	var csrKeyType acme.KeyType
 	domains, err := acme.NormalizeDomains(o.domains)
+	if o.csrFile != "" {
+		csrPEM, csrKeyType, domains, err = o.readCSR()
+	}
 	if err != nil {
 		return nil, err
 	}
 	name := o.name
 	if name == "" {
-		name = strings.Replace(domains[0], "*.", "_.", 1)
+		name = acme.DefaultName(domains)
 	}
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -91,6 +110,9 @@ func (o *issueOptions) template() (*store.Certificate, error) {
 	kt, err := acme.ParseKeyType(o.keyType)
 	if err != nil {
 		return nil, err
+	}
+	if csrPEM != nil {
+		kt = csrKeyType
 	}
 	dir, err := o.g.directoryURL()
 	if err != nil {
@@ -121,6 +143,9 @@ func (o *issueOptions) template() (*store.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	if csrPEM != nil && fb != nil && fb.PFX != "" {
+		return nil, usagef("--pfx needs the private key, which --csr leaves with you (--export writes the certificate files)")
+	}
 	var fbs []store.FileBinding
 	if fb != nil {
 		fbs = []store.FileBinding{*fb}
@@ -143,10 +168,54 @@ func (o *issueOptions) template() (*store.Certificate, error) {
 		Email:          o.g.email,
 		Profile:        o.profile,
 		PreferredChain: o.preferredChain,
+		ReuseKey:       o.reuseKey,
+		CSR:            csrPEM,
 	}, nil
 }
 
+// maxCSRSize bounds the --csr file read.
+const maxCSRSize = 64 << 10
+
+// readCSR reads --csr and returns it in PEM, its key's type ("" for one
+// certctl does not generate itself) and its names, which -d, if given,
+// must list too.
+func (o *issueOptions) readCSR() (csrPEM []byte, kt acme.KeyType, names []string, err error) {
+	switch {
+	case o.reuseKey:
+		return nil, "", nil, usagef("--reuse-key cannot be combined with --csr (the key is yours)")
+	case o.keyTypeSet:
+		return nil, "", nil, usagef("--key-type cannot be combined with --csr (the CSR's key is certified)")
+	}
+	data, err := readLimited(o.csrFile, maxCSRSize)
+	if err != nil {
+		return nil, "", nil, usagef("--csr: %v", err)
+	}
+	csr, names, err := acme.ParseCSR(data)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("--csr %s: %w", o.csrFile, err)
+	}
+	if len(o.domains) > 0 {
+		given, err := acme.NormalizeDomains(o.domains)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if !slices.Equal(sortedNames(given), sortedNames(names)) {
+			return nil, "", nil, usagef("-d %s does not match the names of --csr %s (%s): leave -d out or give exactly the CSR's names",
+				strings.Join(given, ", "), o.csrFile, strings.Join(names, ", "))
+		}
+	}
+	kt, _ = acme.KeyTypeOf(csr.PublicKey)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw}), kt, names, nil
+}
+
+func sortedNames(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
 func runIssue(cmd *cobra.Command, o *issueOptions) error {
+	o.keyTypeSet = cmd.Flags().Changed("key-type")
 	tmpl, err := o.template()
 	if err != nil {
 		return err
@@ -207,4 +276,21 @@ func resultLine(r renew.Result) string {
 		}
 		return s
 	}
+}
+
+// readLimited reads the file at path, refusing one larger than max bytes.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s: larger than %d KiB", path, max>>10)
+	}
+	return data, nil
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/certctl/certctl/renew"
 )
 
 type renewOptions struct {
@@ -16,6 +18,7 @@ type renewOptions struct {
 
 	maxOrdersPerSecond  float64
 	maxConcurrentOrders int
+	reuseKey            bool
 }
 
 // NewCmdRenew returns `certctl renew`.
@@ -39,6 +42,7 @@ func NewCmdRenew(g *globals) *cobra.Command {
 	g.addTimingsFlag(cmd.Flags())
 	addMaxOrdersFlag(cmd.Flags(), &o.maxOrdersPerSecond)
 	addMaxConcurrentFlag(cmd.Flags(), &o.maxConcurrentOrders)
+	cmd.Flags().BoolVar(&o.reuseKey, "reuse-key", false, "keep (or with =false, stop keeping) the named certificates' keys from now on")
 	return cmd
 }
 
@@ -59,6 +63,10 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		if err := checkName(n); err != nil {
 			return err
 		}
+	}
+	setReuse := cmd.Flags().Changed("reuse-key")
+	if setReuse && len(names) == 0 {
+		return usagef("--reuse-key needs certificate names (it changes their stored setting)")
 	}
 	global, err := o.hooks.hooks()
 	if err != nil {
@@ -87,6 +95,13 @@ func runRenew(cmd *cobra.Command, o *renewOptions, names []string) error {
 		return err
 	}
 	defer svc.close(cmd.Context())
+	if setReuse {
+		for _, n := range names {
+			if _, err := svc.Configure(cmd.Context(), n, renew.Settings{ReuseKey: &o.reuseKey}); err != nil {
+				return err
+			}
+		}
+	}
 	stop := o.g.newProgress(cmd.ErrOrStderr(), "renew", len(names)).attach(svc.Service)
 	rs, err := svc.RenewMany(cmd.Context(), names, o.force)
 	stop()

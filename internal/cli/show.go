@@ -31,8 +31,12 @@ type showJSON struct {
 	Profile        string          `json:"profile"`
 	PreferredChain string          `json:"preferred_chain"`
 	ChallengeInfo  store.Challenge `json:"challenge_settings"`
-	ARI            store.ARIState  `json:"ari"`
-	VersionList    []versionJSON   `json:"version_list"`
+	// Key is where the private key is: "new" (a new key at each renewal),
+	// "reused" (kept across renewals, --reuse-key) or "csr" (held
+	// elsewhere: ordered with the user's CSR).
+	Key         string         `json:"key"`
+	ARI         store.ARIState `json:"ari"`
+	VersionList []versionJSON  `json:"version_list"`
 }
 
 // NewCmdShow returns `certctl show`.
@@ -49,7 +53,7 @@ func NewCmdShow(g *globals) *cobra.Command {
 			defer closeStore(db, g.logger)
 			now := g.deps.Now()
 			j := showJSON{ListEntry: toJSON(c, now), Email: c.Email, Profile: c.Profile,
-				PreferredChain: c.PreferredChain, ChallengeInfo: c.Challenge, ARI: c.ARI}
+				PreferredChain: c.PreferredChain, ChallengeInfo: c.Challenge, ARI: c.ARI, Key: keyMode(c)}
 			for _, v := range c.Versions {
 				j.VersionList = append(j.VersionList, versionJSON{Seq: v.Seq, Active: v.Seq == c.Active, Serial: v.Serial,
 					NotBefore: timePtr(v.NotBefore), NotAfter: timePtr(v.NotAfter), Issued: timePtr(v.Issued),
@@ -65,6 +69,7 @@ func NewCmdShow(g *globals) *cobra.Command {
 			if j.LastError != "" {
 				fmt.Fprintf(w, "Last error:     %s (%d attempts)\n", j.LastError, j.Attempts)
 			}
+			fmt.Fprintf(w, "Key:            %s\n", keyModeText[j.Key])
 			fmt.Fprintf(w, "Key type:       %s\nChallenge:      %s\nDirectory:      %s\nEmail:          %s\n", j.KeyType, j.Challenge, j.Directory, j.Email)
 			if c.ARI.WindowStart.IsZero() {
 				fmt.Fprintf(w, "ARI window:     -\n")
@@ -86,6 +91,23 @@ func NewCmdShow(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// keyMode is the "key" field of show's JSON for c.
+func keyMode(c *store.Certificate) string {
+	switch {
+	case len(c.CSR) > 0:
+		return "csr"
+	case c.ReuseKey:
+		return "reused"
+	}
+	return "new"
+}
+
+var keyModeText = map[string]string{
+	"csr":    "held elsewhere (CSR)",
+	"reused": "kept across renewals (--reuse-key)",
+	"new":    "new at each renewal",
 }
 
 func ptrTime(t *time.Time) string {

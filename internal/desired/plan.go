@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/certctl/certctl/store"
@@ -131,6 +132,7 @@ func diff(h, w *store.Certificate) []string {
 	}
 	change("domains", strings.Join(h.Domains, ","), strings.Join(w.Domains, ","))
 	change("key-type", h.KeyType, w.KeyType)
+	change("reuse-key", strconv.FormatBool(h.ReuseKey), strconv.FormatBool(w.ReuseKey))
 	if !sameChallenge(h.Challenge, w.Challenge) {
 		out = append(out, fmt.Sprintf("challenge: %s -> %s", challengeText(h.Challenge), challengeText(w.Challenge)))
 	}

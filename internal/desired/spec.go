@@ -37,8 +37,8 @@ type Spec struct {
 	// Hash is the SHA-256 of the file's content.
 	Hash [32]byte
 	// Certificates are one template per certificate, in file order, with
-	// unique names: Name, Domains (normalized), KeyType, Challenge,
-	// Profile, PreferredChain, Hooks and Bindings are set; Directory and
+	// unique names: Name, Domains (normalized), KeyType, ReuseKey,
+	// Challenge, Profile, PreferredChain, Hooks and Bindings are set; Directory and
 	// Email are left to the caller.
 	Certificates []*store.Certificate
 }
@@ -203,7 +203,7 @@ func (c *checker) addr(n *node, field string) string {
 
 var (
 	topKeys       = []string{"defaults", "certificates"}
-	settingKeys   = []string{"challenge", "key-type", "profile", "preferred-chain", "bindings", "hooks"}
+	settingKeys   = []string{"challenge", "key-type", "reuse-key", "profile", "preferred-chain", "bindings", "hooks"}
 	certKeys      = append([]string{"name", "domains"}, settingKeys...)
 	challengeKeys = []string{"type", "http-addr", "tls-addr", "webroot", "dns-provider", "dns-resolvers"}
 	bindingKeys   = []string{"export", "pfx", "pfx-password-file", "pfx-password-env", "pfx-legacy", "reload-cmd"}
@@ -278,6 +278,13 @@ func (c *checker) settings(m map[string]*node, field string) (renew.Settings, in
 			} else {
 				st.KeyType = string(kt)
 			}
+		}
+	}
+	if n, ok := m["reuse-key"]; ok {
+		if b, err := strconv.ParseBool(n.value); n.kind != kBool || err != nil {
+			c.fail(n.line, join(field, "reuse-key"), "want true or false, got %s", n.kind)
+		} else {
+			st.ReuseKey = &b
 		}
 	}
 	for _, k := range []struct {
@@ -471,7 +478,7 @@ func (c *checker) certificate(it *node, m map[string]*node, field string, defaul
 	if err := acme.CheckChallenge(acme.Challenge{Type: ch.Type, DNSProvider: ch.DNSProvider}, domains); err != nil {
 		c.fail(chLine, join(field, "challenge"), "%v", err)
 	}
-	name := strings.Replace(domains[0], "*.", "_.", 1)
+	name := acme.DefaultName(domains)
 	if n, ok := m["name"]; ok {
 		if s, ok := c.str(n, join(field, "name")); ok {
 			name = s
