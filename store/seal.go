@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/certctl/certctl/internal/winacl"
 )
 
 // Private keys sealed at rest.
@@ -305,7 +307,10 @@ func GenerateSealKeyFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("store key %s: %w", path, err)
 	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	err = winacl.Restrict(path) // Windows: before the key is in it
+	if err == nil {
+		_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/internal/winacl"
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
@@ -257,7 +258,7 @@ func (g *globals) openStore(ctx context.Context) (store.Backend, error) {
 	u := g.storeURL()
 	if u == "" {
 		u = store.DefaultPath()
-		if err := os.MkdirAll(filepath.Dir(u), 0o700); err != nil {
+		if err := winacl.MkdirAll(filepath.Dir(u)); err != nil {
 			return nil, fmt.Errorf("store %s: %w", u, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/certctl/certctl/internal/winacl"
 )
 
 // File is one file for [WriteFiles]: its destination, content and mode.
@@ -140,6 +142,12 @@ func stage(r *os.Root, f File) (string, error) {
 		return "", fmt.Errorf("%s: %w", f.Path, err)
 	}
 	err = t.Chmod(f.Perm)
+	if err == nil && f.Perm&0o077 == 0 {
+		// Windows ignores modes: give a private file (a key) an access
+		// control list for SYSTEM, Administrators and this user before
+		// writing it. Nothing elsewhere.
+		err = winacl.Restrict(filepath.Join(filepath.Dir(f.Path), name))
+	}
 	if err == nil {
 		_, err = t.Write(f.Data)
 	}

@@ -1,0 +1,87 @@
+package winacl
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// errBroad is a directory with a trusted owner that others may write: its
+// owner (or an administrator) can fix it with [Restrict].
+var errBroad = errors.New("writable by others")
+
+// Well-known security identifiers.
+const (
+	sidSystem = "S-1-5-18"     // NT AUTHORITY\SYSTEM (services run as it)
+	sidAdmins = "S-1-5-32-544" // BUILTIN\Administrators
+)
+
+// sddl returns the security descriptor (in SDDL) that [Restrict] applies:
+// a protected DACL (nothing inherited from the parent) granting full
+// access to SYSTEM, Administrators and user (a SID; left out when empty or
+// SYSTEM itself). A directory's entries are inherited by the files and
+// directories later created in it (OICI).
+func sddl(dir bool, user string) string {
+	flags := ""
+	if dir {
+		flags = "OICI"
+	}
+	var b strings.Builder
+	b.WriteString("D:P")
+	sids := []string{"SY", "BA"}
+	if user != "" && user != sidSystem && user != sidAdmins {
+		sids = append(sids, user)
+	}
+	for _, s := range sids {
+		fmt.Fprintf(&b, "(A;%s;FA;;;%s)", flags, s)
+	}
+	return b.String()
+}
+
+// trusted reports whether sid may own or write a private directory of
+// user: SYSTEM, Administrators, or user itself.
+func trusted(sid, user string) bool {
+	return sid == sidSystem || sid == sidAdmins || (user != "" && sid == user)
+}
+
+// Access rights that let their holder add, remove or replace entries of a
+// directory, or change who may.
+const (
+	fileAddFile         = 0x0002
+	fileAddSubdirectory = 0x0004
+	fileDeleteChild     = 0x0040
+	accessDelete        = 0x00010000
+	writeDAC            = 0x00040000
+	writeOwner          = 0x00080000
+	genericAll          = 0x10000000
+	genericWrite        = 0x40000000
+
+	writeMask = fileAddFile | fileAddSubdirectory | fileDeleteChild | accessDelete |
+		writeDAC | writeOwner | genericAll | genericWrite
+)
+
+// aceInheritOnly marks an ACE that applies only to a directory's children.
+const aceInheritOnly = 0x08
+
+// ace is one access-allowed entry of a DACL.
+type ace struct {
+	sid   string
+	mask  uint32
+	flags uint8
+}
+
+// checkDir judges a directory's owner and access-allowed entries: it
+// refuses an owner that is not trusted and an entry that lets anyone else
+// write the directory.
+func checkDir(owner string, aces []ace, user string) error {
+	if !trusted(owner, user) {
+		return fmt.Errorf("owned by %s, not by this user (%s), SYSTEM or Administrators", owner, user)
+	}
+	for _, a := range aces {
+		if a.flags&aceInheritOnly != 0 || a.mask&writeMask == 0 || trusted(a.sid, user) {
+			continue
+		}
+		return fmt.Errorf("%w: %s may write it (access mask %#x)", errBroad, a.sid, a.mask)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package winacl
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestSDDL(t *testing.T) {
+	const user = "S-1-5-21-1-2-3-1001"
+	cases := []struct {
+		name string
+		dir  bool
+		user string
+		want string
+	}{
+		{"service file", false, sidSystem, "D:P(A;;FA;;;SY)(A;;FA;;;BA)"},
+		{"service dir", true, sidSystem, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"},
+		{"user file", false, user, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" + user + ")"},
+		{"user dir", true, user, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;" + user + ")"},
+		{"admins group as user", true, sidAdmins, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"},
+		{"unknown user", false, "", "D:P(A;;FA;;;SY)(A;;FA;;;BA)"},
+	}
+	for _, tc := range cases {
+		if got := sddl(tc.dir, tc.user); got != tc.want {
+			t.Errorf("%s: sddl = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCheckDir(t *testing.T) {
+	const (
+		user  = "S-1-5-21-1-2-3-1001"
+		other = "S-1-5-21-1-2-3-1002"
+		users = "S-1-5-32-545" // BUILTIN\Users
+	)
+	const readExecute = 0x1200a9
+	cases := []struct {
+		name  string
+		owner string
+		aces  []ace
+		want  string // "" ok, "broad" errBroad, otherwise a substring
+	}{
+		{"restricted, service", sidSystem, []ace{{sidSystem, 0x1f01ff, 0x3}, {sidAdmins, 0x1f01ff, 0x3}}, ""},
+		{"owned by user", user, []ace{{user, 0x1f01ff, 0}}, ""},
+		{"owned by admins", sidAdmins, nil, ""},
+		{"owned by another user", other, nil, "owned by " + other},
+		{"others may read", sidAdmins, []ace{{users, readExecute, 0}}, ""},
+		{"others may add files", sidAdmins, []ace{{users, readExecute | fileAddFile, 0}}, "broad"},
+		{"others may add directories", sidSystem, []ace{{users, fileAddSubdirectory, 0}}, "broad"},
+		{"others may change the ACL", user, []ace{{other, writeDAC, 0}}, "broad"},
+		{"generic write", user, []ace{{other, genericWrite, 0}}, "broad"},
+		{"inherit-only entry ignored", sidAdmins, []ace{{"S-1-3-0", 0x1f01ff, 0x8 | 0x3}}, ""},
+	}
+	for _, tc := range cases {
+		err := checkDir(tc.owner, tc.aces, user)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: checkDir = %v, want nil", tc.name, err)
+		case tc.want == "broad" && !errors.Is(err, errBroad):
+			t.Errorf("%s: checkDir = %v, want errBroad", tc.name, err)
+		case tc.want != "" && tc.want != "broad" && (err == nil || errors.Is(err, errBroad) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: checkDir = %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// Off Windows MkdirAll makes an owner-only directory and the rest do
+// nothing.
+func TestMkdirAll_Unix(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX modes")
+	}
+	d := filepath.Join(t.TempDir(), "a", "b")
+	if err := MkdirAll(d); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("mode %v, want 0700", fi.Mode().Perm())
+	}
+	if err := Restrict(d); err != nil {
+		t.Errorf("Restrict: %v", err)
+	}
+	if err := CheckPrivate(d); err != nil {
+		t.Errorf("CheckPrivate: %v", err)
+	}
+}

@@ -1,0 +1,146 @@
+//go:build windows
+
+package winacl
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// Restrict replaces the access control list of path (a file or a
+// directory, not a symbolic link) with a protected one granting full
+// access to SYSTEM, Administrators and the current user only. A
+// directory's list is inherited by what is later created in it.
+func Restrict(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s: restricting access: is a symbolic link", path)
+	}
+	user, err := currentUser()
+	if err != nil {
+		return fmt.Errorf("%s: restricting access: %w", path, err)
+	}
+	sd, err := windows.SecurityDescriptorFromString(sddl(fi.IsDir(), user))
+	if err != nil {
+		return fmt.Errorf("%s: restricting access: %w", path, err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return fmt.Errorf("%s: restricting access: %w", path, err)
+	}
+	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
+	if err != nil {
+		return fmt.Errorf("%s: restricting access: %w", path, err)
+	}
+	return nil
+}
+
+// CheckPrivate refuses a directory owned by anyone but the current user,
+// SYSTEM or Administrators, or whose access control list lets anyone else
+// add, remove or replace its entries.
+func CheckPrivate(path string) error {
+	user, err := currentUser()
+	if err != nil {
+		return err
+	}
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return err
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return err
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return err
+	}
+	if dacl == nil {
+		return errors.New("has no access control list (everyone may write it)")
+	}
+	var aces []ace
+	for i := range uint32(dacl.AceCount) {
+		var a *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, i, &a); err != nil {
+			return err
+		}
+		if a.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE {
+			continue
+		}
+		sid := (*windows.SID)(unsafe.Pointer(&a.SidStart))
+		aces = append(aces, ace{sid: sid.String(), mask: uint32(a.Mask), flags: a.Header.AceFlags})
+	}
+	return checkDir(owner.String(), aces, user)
+}
+
+// Mkdir creates the directory path with the private access control list
+// of [Restrict] from the start, so no one ever sees it without it. Like
+// os.Mkdir, it fails with an error matching fs.ErrExist if path exists.
+func Mkdir(path string) error {
+	user, err := currentUser()
+	if err != nil {
+		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+	}
+	sd, err := windows.SecurityDescriptorFromString(sddl(true, user))
+	if err != nil {
+		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+	}
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+	}
+	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
+	sa.Length = uint32(unsafe.Sizeof(*sa))
+	if err := windows.CreateDirectory(p, sa); err != nil {
+		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+	}
+	return nil
+}
+
+// MkdirAll creates path and any missing parents. A path it creates gets
+// the private access control list of [Restrict]. An existing one must be
+// owned by the current user, SYSTEM or Administrators; if others may write
+// it, it is restricted.
+func MkdirAll(path string) error {
+	switch _, err := os.Lstat(path); {
+	case err == nil:
+		err := CheckPrivate(path)
+		if errors.Is(err, errBroad) {
+			err = Restrict(path)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: not private: %w", path, err)
+		}
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := Mkdir(path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// currentUser returns the SID of the user this process runs as.
+var currentUser = sync.OnceValues(func() (string, error) {
+	u, err := windows.GetCurrentProcessToken().GetTokenUser()
+	if err != nil {
+		return "", fmt.Errorf("finding the current user: %w", err)
+	}
+	return u.User.Sid.String(), nil
+})
