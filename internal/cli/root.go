@@ -186,6 +186,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		NewCmdConfigure(g),
 		NewCmdStore(g),
 		NewCmdApply(g),
+		NewCmdService(g),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
 	return root, g
