@@ -71,15 +71,15 @@ func newCmdServiceInstall(g *globals) *cobra.Command {
 			"(--store, --email, ...) or set them machine-wide. Without --store it uses the default store,\n" +
 			"%ProgramData%\\certctl\\certctl.db.",
 		Example: "  certctl service install -- --config C:\\certctl\\certs.yaml --agree-tos --http-addr :80 --log-level info\n" +
-			"  certctl service install --log-file C:\\certctl\\daemon.log -- --schedule '@every 1h'",
+			"  certctl service install --log-file C:\\certctl\\daemon.log -- --schedule \"@every 1h\"",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !serviceSupported {
-				return errServiceWindowsOnly
-			}
 			in, err := parseInstallArgs(args)
 			if in.help {
 				return cmd.Help()
+			}
+			if !serviceSupported {
+				return errServiceWindowsOnly
 			}
 			if err != nil {
 				return err

@@ -1,10 +1,10 @@
 // Package winacl keeps files and directories that hold secrets private on
-// Windows, where POSIX modes such as 0600 mean nothing: [Restrict] gives a
+// Windows, where POSIX modes such as 0600 mean nothing. [Restrict] gives a
 // path a protected access control list that grants access only to SYSTEM,
 // the Administrators group and the current user (the Windows counterpart of
-// owner-only modes), [CheckPrivate] refuses a directory that someone else
-// owns or may write, and [Mkdir] and [MkdirAll] create private directories.
-// Elsewhere Restrict and CheckPrivate do nothing and Mkdir and MkdirAll are
-// their os counterparts with mode 0700: the callers' file modes do the job
-// there.
+// owner-only modes); [Mkdir] and [MkdirAll] create directories with it;
+// [CheckPrivate] refuses a directory that someone else owns or may write,
+// and [CheckOwner] one that someone else owns. Elsewhere Restrict,
+// CheckPrivate and CheckOwner do nothing, and Mkdir and MkdirAll are their
+// os counterparts with mode 0700: the callers' file modes do the job there.
 package winacl

@@ -49,7 +49,14 @@ func Restrict(path string) error {
 // CheckPrivate refuses a directory owned by anyone but the current user,
 // SYSTEM or Administrators, or whose access control list lets anyone else
 // add, remove or replace its entries.
-func CheckPrivate(path string) error {
+func CheckPrivate(path string) error { return check(path, true) }
+
+// CheckOwner refuses a file or directory owned by anyone but the current
+// user, SYSTEM or Administrators.
+func CheckOwner(path string) error { return check(path, false) }
+
+// check is CheckPrivate, or CheckOwner without dacl.
+func check(path string, dacl bool) error {
 	user, err := currentUser()
 	if err != nil {
 		return err
@@ -63,17 +70,20 @@ func CheckPrivate(path string) error {
 	if err != nil {
 		return err
 	}
-	dacl, _, err := sd.DACL()
+	if !dacl {
+		return checkDir(owner.String(), nil, user)
+	}
+	acl, _, err := sd.DACL()
 	if err != nil {
 		return err
 	}
-	if dacl == nil {
+	if acl == nil {
 		return errors.New("has no access control list (everyone may write it)")
 	}
 	var aces []ace
-	for i := range uint32(dacl.AceCount) {
+	for i := range uint32(acl.AceCount) {
 		var a *windows.ACCESS_ALLOWED_ACE
-		if err := windows.GetAce(dacl, i, &a); err != nil {
+		if err := windows.GetAce(acl, i, &a); err != nil {
 			return err
 		}
 		if a.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE {
