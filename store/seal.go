@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -255,7 +256,9 @@ func sealError(err error) error {
 // as 64 hex digits or as standard base64 (44 characters), with optional
 // surrounding white space, as [GenerateSealKeyFile] writes it. A file
 // that other users can read or write (a mode granting anything to
-// "other") is refused with [ErrUnsafePath], as is a symbolic link.
+// "other"; on Windows, an access control list granting anyone but SYSTEM,
+// Administrators and this user read or write access) is refused with
+// [ErrUnsafePath], as is a symbolic link.
 func ReadSealKeyFile(path string) ([]byte, error) {
 	f, err := openNoFollow(path, os.O_RDONLY)
 	if err != nil {
@@ -269,7 +272,13 @@ func ReadSealKeyFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("store key %s: not a regular file: %w", path, ErrUnsafePath)
 	}
-	if perm := fi.Mode().Perm(); perm&0o007 != 0 {
+	if runtime.GOOS == "windows" {
+		// No modes: the access control list must keep others out.
+		if err := winacl.CheckSecret(path); err != nil {
+			return nil, fmt.Errorf("store key %s: %v; make a new key (certctl store keygen writes a private one, then certctl store rekey): %w",
+				path, err, ErrUnsafePath)
+		}
+	} else if perm := fi.Mode().Perm(); perm&0o007 != 0 {
 		return nil, fmt.Errorf("store key %s: mode %04o lets other users read it; chmod 600 it and make a new key (certctl store keygen, then certctl store rekey): %w",
 			path, perm, ErrUnsafePath)
 	}

@@ -4,7 +4,8 @@
 // the Administrators group and the current user (the Windows counterpart of
 // owner-only modes); [Mkdir] and [MkdirAll] create directories with it;
 // [CheckPrivate] refuses a directory that someone else owns or may write,
-// and [CheckOwner] one that someone else owns. Elsewhere Restrict,
-// CheckPrivate and CheckOwner do nothing, and Mkdir and MkdirAll are their
-// os counterparts with mode 0700: the callers' file modes do the job there.
+// [CheckOwner] one that someone else owns, and [CheckSecret] a file that
+// someone else may read or write. Elsewhere Restrict and the checks do
+// nothing, and Mkdir and MkdirAll are their os counterparts with mode 0700:
+// the callers' file modes do the job there.
 package winacl

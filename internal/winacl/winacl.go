@@ -60,6 +60,14 @@ const (
 		writeDAC | writeOwner | genericAll | genericWrite
 )
 
+// Access rights that let their holder read a file.
+const (
+	fileReadData = 0x0001
+	genericRead  = 0x80000000
+
+	readMask = fileReadData | genericRead | genericAll
+)
+
 // aceInheritOnly marks an ACE that applies only to a directory's children.
 const aceInheritOnly = 0x08
 
@@ -74,14 +82,26 @@ type ace struct {
 // refuses an owner that is not trusted and an entry that lets anyone else
 // write the directory.
 func checkDir(owner string, aces []ace, user string) error {
+	return checkACL(owner, aces, user, writeMask, "write")
+}
+
+// checkSecret judges a secret file's owner and entries: no one else may
+// read or write it.
+func checkSecret(owner string, aces []ace, user string) error {
+	return checkACL(owner, aces, user, readMask|writeMask, "read or write")
+}
+
+// checkACL refuses an owner that is not trusted and an entry that grants
+// anyone else a right in mask.
+func checkACL(owner string, aces []ace, user string, mask uint32, what string) error {
 	if !trusted(owner, user) {
 		return fmt.Errorf("owned by %s, not by this user (%s), SYSTEM or Administrators", owner, user)
 	}
 	for _, a := range aces {
-		if a.flags&aceInheritOnly != 0 || a.mask&writeMask == 0 || trusted(a.sid, user) {
+		if a.flags&aceInheritOnly != 0 || a.mask&mask == 0 || trusted(a.sid, user) {
 			continue
 		}
-		return fmt.Errorf("%w: %s may write it (access mask %#x)", errBroad, a.sid, a.mask)
+		return fmt.Errorf("%w: %s may %s it (access mask %#x)", errBroad, a.sid, what, a.mask)
 	}
 	return nil
 }

@@ -16,5 +16,8 @@ func Mkdir(path string) error { return os.Mkdir(path, 0o700) }
 // CheckOwner does nothing here: the callers check owners.
 func CheckOwner(path string) error { return nil }
 
+// CheckSecret does nothing here: the callers check modes.
+func CheckSecret(path string) error { return nil }
+
 // MkdirAll creates path and any missing parents with mode 0700.
 func MkdirAll(path string) error { return os.MkdirAll(path, 0o700) }

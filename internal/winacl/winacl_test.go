@@ -68,6 +68,38 @@ func TestCheckDir(t *testing.T) {
 	}
 }
 
+func TestCheckSecret(t *testing.T) {
+	const (
+		user  = "S-1-5-21-1-2-3-1001"
+		users = "S-1-5-32-545"
+		all   = "S-1-1-0" // Everyone
+	)
+	cases := []struct {
+		name  string
+		owner string
+		aces  []ace
+		ok    bool
+	}{
+		{"restricted", sidAdmins, []ace{{sidSystem, 0x1f01ff, 0}, {sidAdmins, 0x1f01ff, 0}, {user, 0x1f01ff, 0}}, true},
+		{"users may read", sidAdmins, []ace{{sidSystem, 0x1f01ff, 0}, {users, 0x1200a9, 0x10}}, false},
+		{"everyone generic read", user, []ace{{all, genericRead, 0}}, false},
+		{"users may only read attributes", user, []ace{{users, 0x80 | 0x100000, 0}}, true},
+		{"owned by another user", "S-1-5-21-1-2-3-1002", nil, false},
+	}
+	for _, tc := range cases {
+		err := checkSecret(tc.owner, tc.aces, user)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: checkSecret = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		// A directory check lets readers be.
+		if tc.name == "users may read" {
+			if err := checkDir(tc.owner, tc.aces, user); err != nil {
+				t.Errorf("%s: checkDir = %v, want nil", tc.name, err)
+			}
+		}
+	}
+}
+
 // Off Windows MkdirAll makes an owner-only directory and the rest do
 // nothing.
 func TestMkdirAll_Unix(t *testing.T) {
@@ -90,5 +122,11 @@ func TestMkdirAll_Unix(t *testing.T) {
 	}
 	if err := CheckPrivate(d); err != nil {
 		t.Errorf("CheckPrivate: %v", err)
+	}
+	if err := CheckSecret(d); err != nil {
+		t.Errorf("CheckSecret: %v", err)
+	}
+	if err := CheckOwner(d); err != nil {
+		t.Errorf("CheckOwner: %v", err)
 	}
 }

@@ -49,14 +49,19 @@ func Restrict(path string) error {
 // CheckPrivate refuses a directory owned by anyone but the current user,
 // SYSTEM or Administrators, or whose access control list lets anyone else
 // add, remove or replace its entries.
-func CheckPrivate(path string) error { return check(path, true) }
+func CheckPrivate(path string) error { return check(path, checkDir) }
 
 // CheckOwner refuses a file or directory owned by anyone but the current
 // user, SYSTEM or Administrators.
-func CheckOwner(path string) error { return check(path, false) }
+func CheckOwner(path string) error { return check(path, nil) }
 
-// check is CheckPrivate, or CheckOwner without dacl.
-func check(path string, dacl bool) error {
+// CheckSecret refuses a file (a key) owned by anyone but the current user,
+// SYSTEM or Administrators, or that anyone else may read or write.
+func CheckSecret(path string) error { return check(path, checkSecret) }
+
+// check judges the owner and access-allowed entries of path with judge,
+// or only its owner when judge is nil.
+func check(path string, judge func(owner string, aces []ace, user string) error) error {
 	user, err := currentUser()
 	if err != nil {
 		return err
@@ -70,7 +75,7 @@ func check(path string, dacl bool) error {
 	if err != nil {
 		return err
 	}
-	if !dacl {
+	if judge == nil {
 		return checkDir(owner.String(), nil, user)
 	}
 	acl, _, err := sd.DACL()
@@ -92,7 +97,7 @@ func check(path string, dacl bool) error {
 		sid := (*windows.SID)(unsafe.Pointer(&a.SidStart))
 		aces = append(aces, ace{sid: sid.String(), mask: uint32(a.Mask), flags: a.Header.AceFlags})
 	}
-	return checkDir(owner.String(), aces, user)
+	return judge(owner.String(), aces, user)
 }
 
 // Mkdir creates the directory path with the private access control list

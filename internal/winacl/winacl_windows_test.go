@@ -48,4 +48,29 @@ func TestMkdirAll_Windows(t *testing.T) {
 	if err := Restrict(f); err != nil {
 		t.Fatal(err)
 	}
+	if err := CheckSecret(f); err != nil {
+		t.Fatalf("CheckSecret after Restrict: %v", err)
+	}
+	if err := CheckOwner(f); err != nil {
+		t.Fatalf("CheckOwner: %v", err)
+	}
+	// A file that inherits Users' read access is no secret.
+	g := filepath.Join(t.TempDir(), "open")
+	if err := os.WriteFile(g, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sd, err = windows.SecurityDescriptorFromString("D:P(A;;FA;;;SY)(A;;FR;;;BU)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dacl, _, err = sd.DACL(); err != nil {
+		t.Fatal(err)
+	}
+	if err := windows.SetNamedSecurityInfo(g, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSecret(g); !errors.Is(err, errBroad) {
+		t.Fatalf("CheckSecret with Users:R = %v, want errBroad", err)
+	}
 }
