@@ -101,7 +101,7 @@ func newCmdServiceInstall(g *globals) *cobra.Command {
 				}
 			}
 			argv := serviceArgs(wd, in.logFile, in.daemon)
-			if err := installService(exe, argv); err != nil {
+			if err := installService(exe, argv, cmd.ErrOrStderr()); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()

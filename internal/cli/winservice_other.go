@@ -4,13 +4,14 @@ package cli
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
 // serviceSupported: Windows services exist on Windows only.
 const serviceSupported = false
 
-func installService(exe string, args []string) error { return errServiceWindowsOnly }
+func installService(exe string, args []string, warn io.Writer) error { return errServiceWindowsOnly }
 
 func controlService(ctx context.Context, verb string, timeout time.Duration) error {
 	return errServiceWindowsOnly

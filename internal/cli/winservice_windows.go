@@ -30,8 +30,10 @@ const (
 
 // installService creates the service running exe with args: started
 // automatically, restarted when it fails (also when it exits with an
-// error rather than crashing), with an event log source of its name.
-func installService(exe string, args []string) error {
+// error rather than crashing), with an event log source of its name. A
+// service manager that cannot set the restart (Wine's) gets a warning on
+// warn, not a failure.
+func installService(exe string, args []string, warn io.Writer) error {
 	m, err := connectManager()
 	if err != nil {
 		return err
@@ -60,11 +62,12 @@ func installService(exe string, args []string) error {
 		{Type: mgr.ServiceRestart, Delay: time.Minute},
 		{Type: mgr.ServiceRestart, Delay: 5 * time.Minute},
 	}
-	if err := s.SetRecoveryActions(restart, uint32((24 * time.Hour).Seconds())); err != nil {
-		return undo(fmt.Errorf("setting restart on failure: %w", err))
+	err = s.SetRecoveryActions(restart, uint32((24 * time.Hour).Seconds()))
+	if err == nil {
+		err = s.SetRecoveryActionsOnNonCrashFailures(true)
 	}
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
-		return undo(fmt.Errorf("setting restart on failure: %w", err))
+	if err != nil {
+		fmt.Fprintf(warn, "warning: service %s: restart on failure not set: %v\n", serviceName, err)
 	}
 	err = eventlog.InstallAsEventCreate(serviceName, eventlog.Error|eventlog.Warning|eventlog.Info)
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
@@ -90,7 +93,7 @@ func controlService(ctx context.Context, verb string, timeout time.Duration) err
 	defer cancel()
 	switch verb {
 	case "start":
-		if err := s.Start(); err != nil {
+		if err := s.Start(); err != nil && !errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
 			return fmt.Errorf("service %s: starting: %w", serviceName, err)
 		}
 		return waitState(ctx, s, svc.Running)
@@ -172,15 +175,12 @@ func connectManager() (*mgr.Mgr, error) {
 }
 
 // runService is `certctl service run`: the daemon under the service
-// manager, logging to the event log or o.logFile.
+// manager, logging to the event log or o.logFile. Whether the service
+// manager started this process is the answer of svc.Run itself (it fails
+// at once in a console) rather than svc.IsWindowsService, which guesses
+// from the parent process's name and session, and guesses wrong under
+// Wine.
 func runService(g *globals, o *serviceRunOptions) error {
-	isService, err := svc.IsWindowsService()
-	if err != nil {
-		return fmt.Errorf("service %s: %w", serviceName, err)
-	}
-	if !isService {
-		return refusef("service run: only the Windows service manager runs this; in a console run certctl daemon")
-	}
 	var w io.Writer
 	if o.logFile != "" {
 		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -204,9 +204,13 @@ func runService(g *globals, o *serviceRunOptions) error {
 		}
 	}
 	h := &serviceHandler{run: func(ctx context.Context) int { return serviceDaemon(ctx, g.deps, w, o.daemon) }}
-	if err := svc.Run(serviceName, h); err != nil {
+	err := svc.Run(serviceName, h)
+	if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+		return refusef("service run: only the Windows service manager runs this; in a console run certctl daemon")
+	}
+	if err != nil {
 		fmt.Fprintf(w, "certctl: service %s: %v\n", serviceName, err)
-		return err
+		return fmt.Errorf("service %s: %w", serviceName, err)
 	}
 	return nil
 }

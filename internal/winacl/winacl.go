@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// errBroad is a directory with a trusted owner that others may write: its
+// errBroad is a path with a trusted owner that others may get into: its
 // owner (or an administrator) can fix it with [Restrict].
-var errBroad = errors.New("writable by others")
+var errBroad = errors.New("open to others")
 
 // Well-known security identifiers.
 const (
