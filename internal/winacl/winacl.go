@@ -18,20 +18,27 @@ const (
 
 // sddl returns the security descriptor (in SDDL) that [Restrict] applies:
 // a protected DACL (nothing inherited from the parent) granting full
-// access to SYSTEM, Administrators and user (a SID; left out when empty or
-// SYSTEM itself). A directory's entries are inherited by the files and
-// directories later created in it (OICI).
-func sddl(dir bool, user string) string {
+// access to SYSTEM and Administrators. A directory's entries are inherited
+// by the files and directories later created in it (OICI).
+//
+// When this process is an administrator (elevated, or SYSTEM: admin), the
+// owner is the Administrators group too, so that the service (SYSTEM) and
+// an administrator's console trust what the other created. Otherwise the
+// process's user (a SID) gets an entry of its own, or it would lock itself
+// out; such a store is not one the service trusts.
+func sddl(dir bool, user string, admin bool) string {
 	flags := ""
 	if dir {
 		flags = "OICI"
 	}
 	var b strings.Builder
-	b.WriteString("D:P")
 	sids := []string{"SY", "BA"}
-	if user != "" && user != sidSystem && user != sidAdmins {
+	if admin {
+		b.WriteString("O:BA")
+	} else if user != "" && user != sidSystem && user != sidAdmins {
 		sids = append(sids, user)
 	}
+	b.WriteString("D:P")
 	for _, s := range sids {
 		fmt.Fprintf(&b, "(A;%s;FA;;;%s)", flags, s)
 	}

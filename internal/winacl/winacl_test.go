@@ -12,20 +12,21 @@ import (
 func TestSDDL(t *testing.T) {
 	const user = "S-1-5-21-1-2-3-1001"
 	cases := []struct {
-		name string
-		dir  bool
-		user string
-		want string
+		name  string
+		dir   bool
+		user  string
+		admin bool
+		want  string
 	}{
-		{"service file", false, sidSystem, "D:P(A;;FA;;;SY)(A;;FA;;;BA)"},
-		{"service dir", true, sidSystem, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"},
-		{"user file", false, user, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" + user + ")"},
-		{"user dir", true, user, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;" + user + ")"},
-		{"admins group as user", true, sidAdmins, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"},
-		{"unknown user", false, "", "D:P(A;;FA;;;SY)(A;;FA;;;BA)"},
+		{"service file", false, sidSystem, true, "O:BAD:P(A;;FA;;;SY)(A;;FA;;;BA)"},
+		{"service dir", true, sidSystem, true, "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"},
+		{"elevated administrator", true, user, true, "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"},
+		{"user file", false, user, false, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" + user + ")"},
+		{"user dir", true, user, false, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;" + user + ")"},
+		{"unknown user", false, "", false, "D:P(A;;FA;;;SY)(A;;FA;;;BA)"},
 	}
 	for _, tc := range cases {
-		if got := sddl(tc.dir, tc.user); got != tc.want {
+		if got := sddl(tc.dir, tc.user, tc.admin); got != tc.want {
 			t.Errorf("%s: sddl = %q, want %q", tc.name, got, tc.want)
 		}
 	}

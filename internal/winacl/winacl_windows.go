@@ -26,11 +26,11 @@ func Restrict(path string) error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		return fmt.Errorf("%s: restricting access: is a symbolic link", path)
 	}
-	user, err := currentUser()
+	id, err := current()
 	if err != nil {
 		return fmt.Errorf("%s: restricting access: %w", path, err)
 	}
-	sd, err := windows.SecurityDescriptorFromString(sddl(fi.IsDir(), user))
+	sd, err := windows.SecurityDescriptorFromString(sddl(fi.IsDir(), id.user, id.admin))
 	if err != nil {
 		return fmt.Errorf("%s: restricting access: %w", path, err)
 	}
@@ -38,8 +38,19 @@ func Restrict(path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: restricting access: %w", path, err)
 	}
-	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return fmt.Errorf("%s: restricting access: %w", path, err)
+	}
+	info := windows.SECURITY_INFORMATION(windows.DACL_SECURITY_INFORMATION | windows.PROTECTED_DACL_SECURITY_INFORMATION)
+	if owner != nil {
+		err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, info|windows.OWNER_SECURITY_INFORMATION, owner, nil, dacl, nil)
+		if err == nil {
+			return nil
+		}
+		// Not allowed to make Administrators the owner: keep the owner.
+	}
+	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, info, nil, nil, dacl, nil)
 	if err != nil {
 		return fmt.Errorf("%s: restricting access: %w", path, err)
 	}
@@ -62,10 +73,11 @@ func CheckSecret(path string) error { return check(path, checkSecret) }
 // check judges the owner and access-allowed entries of path with judge,
 // or only its owner when judge is nil.
 func check(path string, judge func(owner string, aces []ace, user string) error) error {
-	user, err := currentUser()
+	id, err := current()
 	if err != nil {
 		return err
 	}
+	user := id.user
 	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
 		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
@@ -104,11 +116,7 @@ func check(path string, judge func(owner string, aces []ace, user string) error)
 // of [Restrict] from the start, so no one ever sees it without it. Like
 // os.Mkdir, it fails with an error matching fs.ErrExist if path exists.
 func Mkdir(path string) error {
-	user, err := currentUser()
-	if err != nil {
-		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
-	}
-	sd, err := windows.SecurityDescriptorFromString(sddl(true, user))
+	id, err := current()
 	if err != nil {
 		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
 	}
@@ -116,10 +124,21 @@ func Mkdir(path string) error {
 	if err != nil {
 		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
 	}
-	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
-	sa.Length = uint32(unsafe.Sizeof(*sa))
-	if err := windows.CreateDirectory(p, sa); err != nil {
-		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+	for _, admin := range []bool{id.admin, false} {
+		sd, err := windows.SecurityDescriptorFromString(sddl(true, id.user, admin))
+		if err != nil {
+			return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
+		sa.Length = uint32(unsafe.Sizeof(*sa))
+		err = windows.CreateDirectory(p, sa)
+		if admin && errors.Is(err, windows.ERROR_INVALID_OWNER) {
+			continue // not allowed to make Administrators the owner
+		}
+		if err != nil {
+			return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		return nil
 	}
 	return nil
 }
@@ -151,11 +170,28 @@ func MkdirAll(path string) error {
 	return nil
 }
 
-// currentUser returns the SID of the user this process runs as.
-var currentUser = sync.OnceValues(func() (string, error) {
+// identity is who this process runs as.
+type identity struct {
+	user  string // SID
+	admin bool   // a member of Administrators, enabled (elevated, or SYSTEM)
+}
+
+// current returns who this process runs as.
+var current = sync.OnceValues(func() (identity, error) {
 	u, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {
-		return "", fmt.Errorf("finding the current user: %w", err)
+		return identity{}, fmt.Errorf("finding the current user: %w", err)
 	}
-	return u.User.Sid.String(), nil
+	admins, err := windows.CreateWellKnownSid(windows.WinBuiltinAdministratorsSid)
+	if err != nil {
+		return identity{}, fmt.Errorf("finding the Administrators group: %w", err)
+	}
+	// Token 0: the token of this thread or process, as CheckTokenMembership
+	// wants it; a group only for deny (a console that is not elevated) is
+	// not membership.
+	admin, err := windows.Token(0).IsMember(admins)
+	if err != nil {
+		return identity{}, fmt.Errorf("checking membership of Administrators: %w", err)
+	}
+	return identity{user: u.User.Sid.String(), admin: admin}, nil
 })
