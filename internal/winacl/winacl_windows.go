@@ -16,8 +16,10 @@ import (
 
 // Restrict replaces the access control list of path (a file or a
 // directory, not a symbolic link) with a protected one granting full
-// access to SYSTEM, Administrators and the current user only. A
-// directory's list is inherited by what is later created in it.
+// access to SYSTEM and Administrators only; a process that is not an
+// administrator adds its own user, and an administrator (elevated, or
+// SYSTEM) makes Administrators the owner too, where it may. A directory's
+// list is inherited by what is later created in it.
 func Restrict(path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
