@@ -48,13 +48,17 @@ func unlockFile(f *os.File) error {
 }
 
 // openNoFollow opens a file, refusing a symbolic link: the reparse point
-// itself is opened (FILE_FLAG_OPEN_REPARSE_POINT), then refused.
+// itself is opened (FILE_FLAG_OPEN_REPARSE_POINT), then refused; the path
+// is looked at too, for file systems that follow the link anyway.
 func openNoFollow(path string, flag int) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.FILE_FLAG_OPEN_REPARSE_POINT, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	fi, err := f.Stat()
+	if err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		fi, err = os.Lstat(path)
+	}
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		err = &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a symbolic link: %w", ErrUnsafePath)}
 	}
