@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/certctl/certctl/internal/winacl"
 )
 
 // serviceSupported: this is Windows.
@@ -68,6 +71,15 @@ func installService(exe string, args []string, warn io.Writer) error {
 	}
 	if err != nil {
 		fmt.Fprintf(warn, "warning: service %s: restart on failure not set: %v\n", serviceName, err)
+	}
+	// The service runs exe as SYSTEM: whoever may replace it may run code
+	// as SYSTEM.
+	for _, p := range []string{filepath.Dir(exe), exe} {
+		if err := winacl.CheckPrivate(p); err != nil {
+			fmt.Fprintf(warn, "warning: %s: %v: whoever can change it runs code as SYSTEM through the service; "+
+				"put certctl.exe where only Administrators may change it (such as C:\\Program Files\\certctl) and install again\n", p, err)
+			break
+		}
 	}
 	err = eventlog.InstallAsEventCreate(serviceName, eventlog.Error|eventlog.Warning|eventlog.Info)
 	if err != nil && !strings.Contains(err.Error(), "already exists") {

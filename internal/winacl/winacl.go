@@ -14,6 +14,9 @@ var errBroad = errors.New("open to others")
 const (
 	sidSystem = "S-1-5-18"     // NT AUTHORITY\SYSTEM (services run as it)
 	sidAdmins = "S-1-5-32-544" // BUILTIN\Administrators
+	// NT SERVICE\TrustedInstaller, which owns and may change the system's
+	// own files (C:\Program Files and what inherits from it).
+	sidTrustedInstaller = "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
 )
 
 // sddl returns the security descriptor (in SDDL) that [Restrict] applies:
@@ -46,9 +49,9 @@ func sddl(dir bool, user string, admin bool) string {
 }
 
 // trusted reports whether sid may own or write a private directory of
-// user: SYSTEM, Administrators, or user itself.
+// user: SYSTEM, Administrators, TrustedInstaller, or user itself.
 func trusted(sid, user string) bool {
-	return sid == sidSystem || sid == sidAdmins || (user != "" && sid == user)
+	return sid == sidSystem || sid == sidAdmins || sid == sidTrustedInstaller || (user != "" && sid == user)
 }
 
 // Access rights that let their holder add, remove or replace entries of a

@@ -55,6 +55,8 @@ func TestCheckDir(t *testing.T) {
 		{"others may change the ACL", user, []ace{{other, writeDAC, 0}}, "broad"},
 		{"generic write", user, []ace{{other, genericWrite, 0}}, "broad"},
 		{"inherit-only entry ignored", sidAdmins, []ace{{"S-1-3-0", 0x1f01ff, 0x8 | 0x3}}, ""},
+		{"Program Files subdirectory", sidAdmins, []ace{{sidTrustedInstaller, 0x1f01ff, 0}, {sidSystem, 0x1301bf, 0},
+			{sidAdmins, 0x1301bf, 0}, {users, readExecute, 0}, {"S-1-3-0", 0x10000000, 0xb}}, ""},
 	}
 	for _, tc := range cases {
 		err := checkDir(tc.owner, tc.aces, user)
