@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/certctl/certctl/internal/winacl"
 )
 
 // tryLockFile takes an exclusive lock on the file at path (created 0600)
@@ -116,7 +118,9 @@ func (db *DB) lockPath(name string) (string, error) {
 // owned by this user, writable by no one else. Whoever can write it could
 // plant lock files and hold them, blocking every renewal.
 func (db *DB) lockDirReady() error {
-	if err := os.Mkdir(db.lockDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	// On Windows, created with an access control list that the lock files
+	// inherit (SYSTEM, Administrators and this user).
+	if err := winacl.Mkdir(db.lockDir); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating lock directory %s: %w", db.lockDir, err)
 	}
 	fi, err := os.Lstat(db.lockDir)

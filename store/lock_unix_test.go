@@ -1,4 +1,4 @@
-//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly || windows
 
 package store
 
@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// The flock layer alone (without the in-process gate) must exclude a second
-// holder in the same process: each attempt opens its own file description.
+// The file-lock layer alone (without the in-process gate) must exclude a second
+// holder in the same process: each attempt opens its own file description (a handle on Windows).
 func TestTryLockFile_ConflictsWithinProcess(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.lock")
 	release, ok, err := tryLockFile(p)

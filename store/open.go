@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/certctl/certctl/internal/winacl"
 )
 
 // DefaultLockTimeout is how long an operation waits for the store file's lock
@@ -214,7 +217,9 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if perm := fi.Mode().Perm(); perm&^0o600 != 0 {
+	// Windows has no POSIX modes (every writable file shows as 0666): the
+	// access control list set when the store was created guards it there.
+	if perm := fi.Mode().Perm(); perm&^0o600 != 0 && runtime.GOOS != "windows" {
 		if err := os.Chmod(abs, 0o600); err != nil {
 			db.log.Warn("store file mode too broad and could not be narrowed", "path", abs, "mode", perm.String(), "err", err)
 		} else {
@@ -250,6 +255,9 @@ func (db *DB) create() error {
 	}
 	// The umask may have narrowed the mode further; make it exactly 0600.
 	if err := os.Chmod(db.path, 0o600); err != nil {
+		return fmt.Errorf("store %s: creating: %w", db.path, err)
+	}
+	if err := winacl.Restrict(db.path); err != nil { // Windows: SYSTEM, Administrators, this user
 		return fmt.Errorf("store %s: creating: %w", db.path, err)
 	}
 	return nil

@@ -13,8 +13,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/certctl/certctl/internal/winacl"
 )
 
 // Private keys sealed at rest.
@@ -257,7 +260,9 @@ func sealError(err error) error {
 // as 64 hex digits or as standard base64 (44 characters), with optional
 // surrounding white space, as [GenerateSealKeyFile] writes it. A file
 // that other users can read or write (a mode granting anything to
-// "other") is refused with [ErrUnsafePath], as is a symbolic link.
+// "other"; on Windows, an access control list granting anyone but SYSTEM,
+// Administrators and this user read or write access) is refused with
+// [ErrUnsafePath], as is a symbolic link.
 func ReadSealKeyFile(path string) ([]byte, error) {
 	f, err := openNoFollow(path, os.O_RDONLY)
 	if err != nil {
@@ -271,7 +276,13 @@ func ReadSealKeyFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("store key %s: not a regular file: %w", path, ErrUnsafePath)
 	}
-	if perm := fi.Mode().Perm(); perm&0o007 != 0 {
+	if runtime.GOOS == "windows" {
+		// No modes: the access control list must keep others out.
+		if err := winacl.CheckSecret(path); err != nil {
+			return nil, fmt.Errorf("store key %s: %v; make a new key (certctl store keygen writes a private one, then certctl store rekey): %w",
+				path, err, ErrUnsafePath)
+		}
+	} else if perm := fi.Mode().Perm(); perm&0o007 != 0 {
 		return nil, fmt.Errorf("store key %s: mode %04o lets other users read it; chmod 600 it and make a new key (certctl store keygen, then certctl store rekey): %w",
 			path, perm, ErrUnsafePath)
 	}
@@ -309,7 +320,10 @@ func GenerateSealKeyFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("store key %s: %w", path, err)
 	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	err = winacl.Restrict(path) // Windows: before the key is in it
+	if err == nil {
+		_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	}
 	if err == nil {
 		err = f.Sync()
 	}

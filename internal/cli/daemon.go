@@ -53,6 +53,9 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 			"SIGHUP scans at once; SIGINT/SIGTERM stop after in-flight renewals (up to --shutdown-timeout).",
 		Example: "  certctl daemon --schedule '@every 10m' --http-addr :80 --metrics-addr 127.0.0.1:9464",
 		Args:    cobra.NoArgs,
+		// PreRunE checks the flags alone (certctl service install checks
+		// the daemon flags it records with it too).
+		PreRunE: func(cmd *cobra.Command, args []string) error { return o.checkFlags() },
 		RunE:    func(cmd *cobra.Command, args []string) error { return runDaemon(cmd, o) },
 	}
 	f := cmd.Flags()
@@ -72,7 +75,8 @@ func NewCmdDaemon(g *globals) *cobra.Command {
 	return cmd
 }
 
-func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
+// checkFlags checks the daemon's flags that need no file or network.
+func (o *daemonOptions) checkFlags() error {
 	if _, err := renew.ParseSchedule(o.schedule); err != nil {
 		return usagef("--schedule: %v", err)
 	}
@@ -85,6 +89,11 @@ func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	if err := checkMaxConcurrent(o.maxInFlight); err != nil {
 		return err
 	}
+	_, err := o.hooks.hooks()
+	return err
+}
+
+func runDaemon(cmd *cobra.Command, o *daemonOptions) error {
 	webhook, err := o.g.webhookURL(o.webhook, o.webhookFile)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/acme"
+	"github.com/certctl/certctl/internal/winacl"
 	"github.com/certctl/certctl/renew"
 	"github.com/certctl/certctl/store"
 )
@@ -192,6 +193,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		NewCmdCheck(g),
 		NewCmdDoctor(g),
 		NewCmdVersion(g),
+		NewCmdService(g),
 	)
 	g.addCompletion(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
@@ -265,7 +267,7 @@ func (g *globals) openStore(ctx context.Context) (store.Backend, error) {
 	u := g.storeURL()
 	if u == "" {
 		u = store.DefaultPath()
-		if err := os.MkdirAll(filepath.Dir(u), 0o700); err != nil {
+		if err := winacl.MkdirAll(filepath.Dir(u)); err != nil {
 			return nil, fmt.Errorf("store %s: %w", u, err)
 		}
 	}

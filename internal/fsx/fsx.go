@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/certctl/certctl/internal/winacl"
 )
 
 // File is one file for [WriteFiles]: its destination, content and mode.
@@ -140,6 +142,12 @@ func stage(r *os.Root, f File) (string, error) {
 		return "", fmt.Errorf("%s: %w", f.Path, err)
 	}
 	err = t.Chmod(f.Perm)
+	if err == nil && f.Perm&0o077 == 0 {
+		// Windows ignores modes: give a private file (a key) an access
+		// control list for SYSTEM, Administrators and this user before
+		// writing it. Nothing elsewhere.
+		err = winacl.Restrict(filepath.Join(filepath.Dir(f.Path), name))
+	}
 	if err == nil {
 		_, err = t.Write(f.Data)
 	}
@@ -174,7 +182,10 @@ func syncRoot(r *os.Root) error {
 // (links in its parents are followed), it is a directory, and it is owned by
 // the current user or by root. A directory owned by the current user loses
 // its group and other write permission; one owned by root must not have
-// them. On systems without file owners only the first two checks are made.
+// them. On Windows the owner may also be SYSTEM or the Administrators group
+// and the access control list is not judged (a private file written in it
+// gets its own); on other systems without file owners only the first two
+// checks are made.
 // A failed check gives an error matching [ErrUnsafeDir].
 //
 // The checks are made on the directory actually opened: one swapped for a
