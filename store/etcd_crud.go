@@ -452,6 +452,7 @@ func (e *Etcd) Put(ctx context.Context, c *Certificate) error {
 	c.Created = rec.Created
 	c.Updated = rec.Updated
 	c.Revision = gen
+	c.chainChecked = rec.chainChecked
 	return nil
 }
 

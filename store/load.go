@@ -18,6 +18,13 @@ type ActivePEM struct {
 	Domains []string
 	// Revision is the record's revision.
 	Revision uint64
+	// ChainVerified reports that the store checked, when it wrote the
+	// record, that these very FullchainPEM bytes are at least two
+	// certificates each signed by the next, the last not a self-signed root
+	// (the check a binder without configured roots makes). A binder may then
+	// skip the signature checks; it still checks the key against the leaf,
+	// the validity dates and the names.
+	ChainVerified bool
 }
 
 // activePEM is the active version v of c as LoadActive returns it; a key
@@ -27,7 +34,9 @@ func activePEM(c *Certificate, v *Version) (ActivePEM, error) {
 	if err != nil {
 		return ActivePEM{}, fmt.Errorf("%s: %w", c.Name, err)
 	}
-	return ActivePEM{Name: c.Name, FullchainPEM: v.Fullchain(), KeyPEM: key, Domains: c.Domains, Revision: c.Revision}, nil
+	full := v.Fullchain()
+	return ActivePEM{Name: c.Name, FullchainPEM: full, KeyPEM: key, Domains: c.Domains, Revision: c.Revision,
+		ChainVerified: markMatches(c, full)}, nil
 }
 
 // LoadActive reads the active versions of the certificates called names in
