@@ -1,8 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // ActivePEM is the active version of a certificate in the form a TLS server
@@ -45,24 +49,19 @@ func activePEM(c *Certificate, v *Version) (ActivePEM, error) {
 // sealed fails it ([ErrSealed], [ErrWrongKey]). The values are copied out of the
 // transaction: the caller owns them. It lets a hot-reload binder follow the
 // store without this package knowing the binder (the certctl package adapts
-// it).
+// it). The records are copied out of the transaction as they are and decoded
+// after it, on up to GOMAXPROCS goroutines.
 func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, error) {
-	out := make([]ActivePEM, 0, len(names))
+	type raw struct {
+		name string
+		data []byte
+		rev  uint64
+	}
+	recs := make([]raw, 0, len(names))
 	err := db.view(ctx, func(b *buckets) error {
 		for _, name := range names {
-			c, err := b.cert(name)
-			if err != nil {
-				return err
-			}
-			if c == nil {
-				continue
-			}
-			if v := c.ActiveVersion(); v != nil {
-				a, err := activePEM(c, v)
-				if err != nil {
-					return err
-				}
-				out = append(out, a)
+			if v := b.certs.Get([]byte(name)); v != nil {
+				recs = append(recs, raw{name, bytes.Clone(v), b.revision(name)})
 			}
 		}
 		return nil
@@ -70,5 +69,75 @@ func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, erro
 	if err != nil {
 		return nil, fmt.Errorf("loading certificates: %w", err)
 	}
+	found := make([]ActivePEM, len(recs))
+	has := make([]bool, len(recs))
+	err = parallel(len(recs), func(i int) error {
+		c, err := decodeCert(db.seal, recs[i].name, recs[i].data, recs[i].rev)
+		if err != nil {
+			return err
+		}
+		if v := c.ActiveVersion(); v != nil {
+			if found[i], err = activePEM(c, v); err != nil {
+				return err
+			}
+			has[i] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading certificates: %w", err)
+	}
+	out := make([]ActivePEM, 0, len(recs))
+	for i, a := range found {
+		if has[i] {
+			out = append(out, a)
+		}
+	}
 	return out, nil
+}
+
+// minPerDecoder is the fewest records that make parallel start another
+// goroutine.
+const minPerDecoder = 64
+
+// parallel calls fn(i) for every i in [0, n) on up to GOMAXPROCS goroutines
+// (one for fewer than 2*minPerDecoder items) and returns the error of the
+// lowest i that failed among those it ran: after a failure the items not
+// started yet are skipped.
+func parallel(n int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n/minPerDecoder)
+	if workers <= 1 {
+		for i := range n {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, n)
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if errs[i] = fn(i); errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,144 @@
+package bindings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/certctl/certctl/internal/testpki"
+)
+
+// listSource is a Source serving a fixed list of certificates at
+// generation 1, each at revision 1.
+type listSource []Loaded
+
+func (s listSource) Generation(ctx context.Context) (uint64, error) { return 1, ctx.Err() }
+
+func (s listSource) Revisions(ctx context.Context) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(s))
+	for _, l := range s {
+		out[l.Name] = 1
+	}
+	return out, ctx.Err()
+}
+
+func (s listSource) Load(ctx context.Context, names []string) ([]Loaded, error) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []Loaded
+	for _, l := range s {
+		if want[l.Name] {
+			l.Revision = 1
+			out = append(out, l)
+		}
+	}
+	return out, ctx.Err()
+}
+
+// TestBinder_Sync_ChainVerified checks what Loaded.ChainVerified spares:
+// the signature checks only. A chain its issuer did not sign is served when
+// the source vouches for it and refused when it does not, or when
+// Options.Roots asks for full verification; a key that does not match the
+// leaf and an expired intermediate are refused either way.
+func TestBinder_Sync_ChainVerified(t *testing.T) {
+	now := time.Now()
+	p := pki(t)
+	other := p.root.SubCA(t, "other intermediate", now.Add(-time.Hour), now.Add(48*time.Hour))
+	expired := p.root.SubCA(t, "expired intermediate", now.Add(-48*time.Hour), now.Add(-time.Hour))
+
+	good := leaf(t, "good.example")
+	// A leaf of p.inter sent with another intermediate: the link is broken.
+	unsigned := p.inter.Issue(t, testpki.LeafSpec{Names: []string{"unsigned.example"}}, other)
+	stranger := leaf(t, "mismatch.example")
+	mismatch := leaf(t, "mismatch.example")
+	lapsed := expired.Issue(t, testpki.LeafSpec{Names: []string{"lapsed.example"}, NotAfter: now.Add(time.Hour)}, expired)
+
+	for _, tc := range []struct {
+		name          string
+		chainVerified bool
+		roots         bool
+		want          map[string]error // nil: served
+	}{
+		{"unvouched", false, false, map[string]error{"good": nil, "unsigned": ErrBadChain, "mismatch": ErrKeyMismatch, "lapsed": ErrBadChain}},
+		{"vouched", true, false, map[string]error{"good": nil, "unsigned": nil, "mismatch": ErrKeyMismatch, "lapsed": ErrBadChain}},
+		{"vouched-with-roots", true, true, map[string]error{"good": nil, "unsigned": ErrBadChain, "mismatch": ErrKeyMismatch, "lapsed": ErrBadChain}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := listSource{
+				{Name: "good", FullchainPEM: good.FullchainPEM(), KeyPEM: good.KeyPEM(t)},
+				{Name: "unsigned", FullchainPEM: unsigned.FullchainPEM(), KeyPEM: unsigned.KeyPEM(t)},
+				{Name: "mismatch", FullchainPEM: mismatch.FullchainPEM(), KeyPEM: stranger.KeyPEM(t)},
+				{Name: "lapsed", FullchainPEM: lapsed.FullchainPEM(), KeyPEM: lapsed.KeyPEM(t)},
+			}
+			for i := range src {
+				src[i].ChainVerified = tc.chainVerified
+			}
+			opts := &Options{}
+			if tc.roots {
+				opts.Roots = p.root.Pool()
+			}
+			refused := map[string]error{}
+			opts.OnError = func(name string, err error) { refused[name] = err }
+			b := New(opts)
+			_ = b.Sync(t.Context(), src)
+			for name, want := range tc.want {
+				host := name + ".example"
+				if want == nil {
+					if err := refused[name]; err != nil || b.Serial(host) == "" {
+						t.Errorf("%s: refused (%v) or not served (serial %q); want served", name, err, b.Serial(host))
+					}
+					continue
+				}
+				if err := refused[name]; !errors.Is(err, want) {
+					t.Errorf("%s: refusal %v, want %v", name, err, want)
+				}
+				if s := b.Serial(host); s != "" {
+					t.Errorf("%s: served serial %s, want nothing", name, s)
+				}
+			}
+		})
+	}
+}
+
+// TestBinder_Sync_ManyValidatedInParallel checks a Sync large enough to
+// validate on several goroutines: every good certificate is served with its
+// own serial and every bad one is refused under its own name, whether its
+// source vouched for its chain or not.
+func TestBinder_Sync_ManyValidatedInParallel(t *testing.T) {
+	const n = 5*minPerWorker + 7
+	var src listSource
+	serials := map[string]string{}
+	for i := range n {
+		name := fmt.Sprintf("h%03d.example", i)
+		l := leaf(t, name)
+		key := l.KeyPEM(t)
+		if i%10 == 3 {
+			key = leaf(t, name).KeyPEM(t) // another key: refused
+		} else {
+			serials[name] = l.Serial()
+		}
+		src = append(src, Loaded{Name: name, FullchainPEM: l.FullchainPEM(), KeyPEM: key, ChainVerified: i%2 == 0})
+	}
+	refused := map[string]error{}
+	b := New(&Options{OnError: func(name string, err error) { refused[name] = err }})
+	err := b.Sync(t.Context(), src)
+	if err == nil {
+		t.Fatal("Sync with mismatched keys returned no error")
+	}
+	for _, l := range src {
+		want, good := serials[l.Name]
+		if got := b.Serial(l.Name); got != want {
+			t.Errorf("%s: serves %q, want %q", l.Name, got, want)
+		}
+		if err := refused[l.Name]; good != (err == nil) || (!good && !errors.Is(err, ErrKeyMismatch)) {
+			t.Errorf("%s: refusal %v (good: %v)", l.Name, err, good)
+		}
+	}
+	if got, want := len(refused), n-len(serials); got != want {
+		t.Errorf("%d refusals, want %d", got, want)
+	}
+}
