@@ -29,16 +29,27 @@ func (db *DB) Get(ctx context.Context, name string) (*Certificate, error) {
 
 // List returns every certificate sorted by name.
 func (db *DB) List(ctx context.Context) ([]*Certificate, error) {
-	return collect(ctx, db, "listing", func(b *buckets, add func(*Certificate)) error {
+	var out []*Certificate
+	err := db.Each(ctx, func(c *Certificate) error { out = append(out, c); return nil })
+	return out, err
+}
+
+// Each calls fn with every certificate sorted by name, decoded one at a
+// time, inside one read transaction (see [Backend]).
+func (db *DB) Each(ctx context.Context, fn func(*Certificate) error) error {
+	err := db.view(ctx, func(b *buckets) error {
 		return b.certs.ForEach(func(k, v []byte) error {
 			c, err := b.decode(string(k), v)
 			if err != nil {
 				return err
 			}
-			add(c)
-			return nil
+			return fn(c)
 		})
 	})
+	if err != nil {
+		return fmt.Errorf("listing: %w", err)
+	}
+	return nil
 }
 
 // Due returns the certificates whose Renewal.Next is at or before before,

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"ConcurrentWritersOfDifferentRecords", testConcurrentRecords},
 		{"UpdateConcurrent", testUpdateConcurrent},
 		{"ListSortedByName", testList},
+		{"EachSortedByNameAndStops", testEach},
 		{"DueOrderAndIndex", testDue},
 		{"Accounts", testAccounts},
 		{"LoadActive", testLoadActive},
@@ -424,6 +425,32 @@ func testList(t *testing.T, b store.Backend) {
 		if c.Revision == 0 || c.ActiveVersion() == nil {
 			t.Fatalf("List returned %s without revision or active version", c.Name)
 		}
+	}
+}
+
+// testEach checks that Each visits the records List returns, in the same
+// order and with the same content, and stops at fn's first error.
+func testEach(t *testing.T, b store.Backend) {
+	ctx := bg(t)
+	for _, n := range []string{"c.example", "a.example", "b.example"} {
+		mustPut(t, b, cert(n, t0))
+	}
+	list, err := b.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []*store.Certificate
+	if err := b.Each(ctx, func(c *store.Certificate) error { seen = append(seen, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seen, list) {
+		t.Fatalf("Each visited %v, List returned %v", names(seen), names(list))
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err = b.Each(ctx, func(*store.Certificate) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Each with fn failing: %v after %d calls; want stop after 1", err, calls)
 	}
 }
 
