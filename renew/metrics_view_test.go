@@ -55,7 +55,7 @@ func TestMetrics_Cache_KeepsNoPEMAndSameSeries(t *testing.T) {
 		"certctl_certificate_not_before_timestamp_seconds":   unix(v.NotBefore),
 		"certctl_certificate_next_renewal_timestamp_seconds": unix(d.At),
 		"certctl_certificate_consecutive_failures":           2,
-		"certctl_certificate_status/" + string(st):          1,
+		"certctl_certificate_status/" + string(st):           1,
 	}
 	for k, w := range want {
 		if g, ok := got[k]; !ok || g != w {
