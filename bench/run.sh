@@ -9,7 +9,12 @@
 # for the etcd benchmarks, the ratios to their bbolt baselines of this run
 # (binder load, Due and NextDue at 10,000 certificates), the commit → swap
 # propagation percentiles (BenchmarkPropagation: p50/p99/max over the runs'
-# worst) and the time the etcd store of 10,000 certificates took to fill.
+# worst) and the time the etcd store of 10,000 certificates took to fill;
+# and the scale figures of issue 12 with their goals: the binder load of
+# 10,000 certificates (and its ratio to the full-check, one-CPU load that was
+# the previous behaviour), "what is due" at 100,000 certificates with none
+# due (and its ratio to 10,000), the daemon's start and memory at 1,000,
+# 10,000 and 100,000 certificates, and its memory growth per certificate.
 #
 # Environment:
 #   BENCH_COUNT    runs of each benchmark (go test -count), default 3
@@ -18,9 +23,10 @@
 #   BENCH_TIMEOUT  go test -timeout per package, default 60m
 #   GO             the go command, default go
 #
-# Only bash and awk are needed besides Go. The first run of ./bench/ builds a
-# store of 10,000 certificates (a few seconds) and caches it in
-# $TMPDIR/certctl-bench/ for later runs. The etcd benchmarks start an
+# Only bash and awk are needed besides Go. The first run of ./bench/ builds
+# stores of 1,000, 10,000 and 100,000 certificates (about 10 s per 10,000;
+# the largest takes 430 MB) and caches them in $TMPDIR/certctl-bench/ for
+# later runs. The etcd benchmarks start an
 # embedded etcd member (on 127.0.0.1) and fill it with those 10,000
 # certificates once per run (about 20 s); BenchmarkPropagation re-executes
 # the test binary as three helper processes.
@@ -91,6 +97,14 @@ awk '
 	if (name ~ /^BenchmarkOverlappingProcesses/) {
 		for (i = 3; i < NF; i += 2) { if ($(i + 1) == "ratio" && !((name) in ovl)) { ovl[name] = $i; oorder[++no] = name } }
 	}
+	# Other metrics (cpu-s/op, ready-s of the daemon, kB): the minimum.
+	for (i = 3; i < NF; i += 2) {
+		u = $(i + 1)
+		if (u == "cpu-s/op" || u == "ready-s" || u ~ /-kB$/) {
+			v = $i + 0
+			if (!((key, u) in cm) || v < cm[key, u]) { cm[key, u] = v }
+		}
+	}
 	# Percentile metrics (BenchmarkPropagation): keep the worst run.
 	for (i = 3; i < NF; i += 2) {
 		u = $(i + 1)
@@ -160,6 +174,34 @@ END {
 	}
 	if (odFirst > 0) {
 		printf "on-demand first handshake (order against the in-process Pebble): %s\n", human(odFirst)
+	}
+	scale()
+}
+# scale prints the figures of issue 12 "Scale" that this run measured.
+function scale(   l, f, o, d1, d10, d100, sz, k, n) {
+	l = "bench\tBenchmarkBinderLoad10k"; f = "bench\tBenchmarkBinderLoad10kFullCheck"; o = "bench\tBenchmarkBinderLoad10kFullCheckOneCPU"
+	if (l in ns) {
+		printf "binder load of 10,000: %s (goal <= 0.3 s), %.2f cpu-s", human(ns[l]), cm[l, "cpu-s/op"]
+		if (o in ns) { printf "; / full check on one CPU (the previous load): %.2f (%s, %.2f cpu-s)", ns[l] / ns[o], human(ns[o]), cm[o, "cpu-s/op"] }
+		if (f in ns) { printf "; / full check: %.2f", ns[l] / ns[f] }
+		print ""
+	}
+	d10 = "bench\tBenchmarkDueNone/10k"; d100 = "bench\tBenchmarkDueNone/100k"
+	if (d100 in ns) {
+		printf "Due with none due at 100,000: %s (goal <= 1 ms)", human(ns[d100])
+		if (d10 in ns && ns[d10] > 0) { printf "; 100k / 10k: %.2f (1 means it does not grow)", ns[d100] / ns[d10] }
+		print ""
+	}
+	split("1k 10k 100k", sz, " ")
+	for (k = 1; k <= 3; k++) {
+		n = "bench\tBenchmarkDaemonStart/" sz[k]
+		if ((n, "ready-s") in cm) {
+			printf "daemon start, %4s certificates: ready %.3f s, VmRSS %.1f MiB, RssAnon %.1f MiB, VmHWM %.1f MiB; after one /metrics scrape: VmRSS %.1f MiB, RssAnon %.1f MiB\n", sz[k], cm[n, "ready-s"], cm[n, "rss-kB"] / 1024, cm[n, "anon-kB"] / 1024, cm[n, "hwm-kB"] / 1024, cm[n, "scraped-rss-kB"] / 1024, cm[n, "scraped-anon-kB"] / 1024
+		}
+	}
+	d1 = "bench\tBenchmarkDaemonStart/1k"; d10 = "bench\tBenchmarkDaemonStart/10k"
+	if ((d1, "anon-kB") in cm && (d10, "anon-kB") in cm) {
+		printf "daemon memory per certificate (10k - 1k) / 9,000 (goal < 10 KiB): RssAnon %.2f KiB at start, %.2f KiB after a /metrics scrape; VmRSS %.2f KiB at start\n", (cm[d10, "anon-kB"] - cm[d1, "anon-kB"]) / 9000, (cm[d10, "scraped-anon-kB"] - cm[d1, "scraped-anon-kB"]) / 9000, (cm[d10, "rss-kB"] - cm[d1, "rss-kB"]) / 9000
 	}
 }
 ' "$out"
