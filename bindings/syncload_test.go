@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/certctl/certctl/internal/testpki"
 )
 
@@ -141,4 +143,44 @@ func TestBinder_Sync_ManyValidatedInParallel(t *testing.T) {
 	if got, want := len(refused), n-len(serials); got != want {
 		t.Errorf("%d refusals, want %d", got, want)
 	}
+}
+
+// panicOnSecondLoad is a listSource whose second Load call panics.
+type panicOnSecondLoad struct {
+	listSource
+	loads int
+}
+
+func (p *panicOnSecondLoad) Load(ctx context.Context, names []string) ([]Loaded, error) {
+	if p.loads++; p.loads == 2 {
+		panic("second load")
+	}
+	return p.listSource.Load(ctx, names)
+}
+
+// TestBinder_Sync_SourcePanicLeavesNoValidator checks that a source
+// panicking in the middle of a Sync that validates on several goroutines
+// leaves none of them behind, and that the panic reaches the caller (Watch
+// recovers it) with nothing installed.
+func TestBinder_Sync_SourcePanicLeavesNoValidator(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	l := leaf(t, "p.example")
+	full, key := l.FullchainPEM(), l.KeyPEM(t)
+	var src listSource
+	for i := range batchSize + 1 { // two Load calls
+		src = append(src, Loaded{Name: fmt.Sprintf("p%04d", i), FullchainPEM: full, KeyPEM: key, Names: []string{"p.example"}})
+	}
+	b := New(nil)
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		_ = b.Sync(t.Context(), &panicOnSecondLoad{listSource: src})
+	}()
+	if recovered == nil {
+		t.Fatal("Sync returned normally; the source panicked")
+	}
+	if names := b.Names(); len(names) != 0 {
+		t.Errorf("binder holds %d certificates after a panicking Sync, want none", len(names))
+	}
+	goleak.VerifyNone(t, ignore)
 }

@@ -120,6 +120,12 @@ func (b *Binder) loadChanged(ctx context.Context, src Source, names []string, no
 				}
 			})
 		}
+		// Deferred, so that the workers also end when src panics (Watch
+		// recovers it); the caller reads the results after they ended.
+		defer func() {
+			close(work)
+			wg.Wait()
+		}()
 	}
 	out := make(map[string]*loaded, len(names))
 	var errs []error
@@ -139,10 +145,6 @@ func (b *Binder) loadChanged(ctx context.Context, src Source, names []string, no
 			}
 		}
 	}
-	if work != nil {
-		close(work)
-		wg.Wait()
-	}
 	return out, errors.Join(errs...)
 }
 
@@ -157,8 +159,9 @@ type sourceState struct {
 // Sync makes the binder match src in one pass. If src's generation is the one
 // of the last complete pass it returns at once, without calling Revisions.
 // Otherwise it loads every certificate whose revision changed, validates it as
-// Set does, drops the bindings whose names disappeared from src, and publishes
-// all of it as one snapshot.
+// Set does (without the chain signatures a source vouches for: see
+// [Loaded].ChainVerified), drops the bindings whose names disappeared from
+// src, and publishes all of it as one snapshot.
 //
 // A certificate refused by validation is reported (Options.OnError, logs) and
 // not tried again until its revision changes; the binding keeps its previous
