@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync"
@@ -71,18 +72,9 @@ func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, erro
 	}
 	found := make([]ActivePEM, len(recs))
 	has := make([]bool, len(recs))
-	err = parallel(len(recs), func(i int) error {
-		c, err := decodeCert(db.seal, recs[i].name, recs[i].data, recs[i].rev)
-		if err != nil {
-			return err
-		}
-		if v := c.ActiveVersion(); v != nil {
-			if found[i], err = activePEM(c, v); err != nil {
-				return err
-			}
-			has[i] = true
-		}
-		return nil
+	err = parallel(len(recs), func(i int) (err error) {
+		found[i], has[i], err = decodeActive(db.seal, recs[i].name, recs[i].data, recs[i].rev)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading certificates: %w", err)
@@ -94,6 +86,58 @@ func (db *DB) LoadActive(ctx context.Context, names []string) ([]ActivePEM, erro
 		}
 	}
 	return out, nil
+}
+
+// activeRecord is the part of a stored record LoadActive reads: the PEM
+// blocks and keys of the versions are left encoded, so that only the
+// active version's are decoded (and its key alone opened).
+type activeRecord struct {
+	Name     string   `json:"name"`
+	Domains  []string `json:"domains"`
+	Active   int      `json:"active"`
+	Versions []struct {
+		Seq       int             `json:"seq"`
+		CertPEM   json.RawMessage `json:"cert_pem"`
+		ChainPEM  json.RawMessage `json:"chain_pem"`
+		KeyPEM    json.RawMessage `json:"key_pem"`
+		SealedKey json.RawMessage `json:"key_sealed"`
+	} `json:"versions"`
+	ChainChecked []byte `json:"chain_checked"`
+}
+
+// decodeActive is what decodeCert and activePEM give for a stored record,
+// decoding only the active version; ok is false when there is none.
+func decodeActive(s *sealer, name string, data []byte, rev uint64) (a ActivePEM, ok bool, err error) {
+	var r activeRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return a, false, fmt.Errorf("%s: decoding record: %w: %w", name, ErrCorrupt, err)
+	}
+	if r.Active == 0 {
+		return a, false, nil
+	}
+	for _, rv := range r.Versions {
+		if rv.Seq != r.Active {
+			continue
+		}
+		v := Version{Seq: rv.Seq}
+		var keyPEM, sealed []byte
+		for _, f := range []struct {
+			raw json.RawMessage
+			dst *[]byte
+		}{{rv.CertPEM, &v.CertPEM}, {rv.ChainPEM, &v.ChainPEM}, {rv.KeyPEM, &keyPEM}, {rv.SealedKey, &sealed}} {
+			if len(f.raw) == 0 {
+				continue
+			}
+			if err := json.Unmarshal(f.raw, f.dst); err != nil {
+				return a, false, fmt.Errorf("%s: decoding record: %w: %w", name, ErrCorrupt, err)
+			}
+		}
+		v.KeyPEM, v.SealedKey, v.keyErr = s.openKey(keyPEM, sealed, certAAD(r.Name, v.Seq))
+		c := &Certificate{Name: r.Name, Domains: r.Domains, Active: r.Active, Revision: rev, chainChecked: r.ChainChecked}
+		a, err = activePEM(c, &v)
+		return a, err == nil, err
+	}
+	return a, false, nil
 }
 
 // minPerDecoder is the fewest records that make parallel start another

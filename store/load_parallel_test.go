@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"testing"
 )
@@ -32,5 +33,56 @@ func TestParallel_EveryItemOnceAndErrors(t *testing.T) {
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("parallel with a failing item: %v, want boom", err)
+	}
+}
+
+// TestDecodeActive_MatchesDecodeCert checks LoadActive's partial decoding
+// against the full one: the same ActivePEM, or the same error, for records
+// with several versions, sealed keys opened, left sealed or sealed with
+// another key, no active version, and a chain check mark.
+func TestDecodeActive_MatchesDecodeCert(t *testing.T) {
+	key, other := newSealKeyBytes(t), newSealKeyBytes(t)
+	sealWith := func(k []byte) *sealer {
+		s, err := newSealer(&Options{SealKey: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	marked := fullCert("marked.example")
+	marked.chainChecked = chainSum(marked.ActiveVersion().Fullchain())
+	none := fullCert("none.example")
+	none.Active = 0
+	for _, tc := range []struct {
+		name        string
+		write, read *sealer
+		c           *Certificate
+	}{
+		{"plain", nil, nil, fullCert("plain.example")},
+		{"marked", nil, nil, marked},
+		{"no-active", nil, nil, none},
+		{"sealed-opened", sealWith(key), sealWith(key), fullCert("sealed.example")},
+		{"sealed-no-key", sealWith(key), nil, fullCert("sealed.example")},
+		{"sealed-other-key", sealWith(key), sealWith(other), fullCert("sealed.example")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := marshalCert(tc.write, tc.c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want ActivePEM
+			var wantOK bool
+			full, wantErr := decodeCert(tc.read, tc.c.Name, data, 7)
+			if wantErr == nil {
+				if v := full.ActiveVersion(); v != nil {
+					want, wantErr = activePEM(full, v)
+					wantOK = wantErr == nil
+				}
+			}
+			got, ok, err := decodeActive(tc.read, tc.c.Name, data, 7)
+			if !reflect.DeepEqual(got, want) || ok != wantOK || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Fatalf("decodeActive = %+v, %v, %v\nwant %+v, %v, %v", got, ok, err, want, wantOK, wantErr)
+			}
+		})
 	}
 }
