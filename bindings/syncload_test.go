@@ -1,9 +1,17 @@
 package bindings
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -183,4 +191,67 @@ func TestBinder_Sync_SourcePanicLeavesNoValidator(t *testing.T) {
 		t.Errorf("binder holds %d certificates after a panicking Sync, want none", len(names))
 	}
 	goleak.VerifyNone(t, ignore)
+}
+
+// TestQuickKeyPair_AgreesWithCryptoTLS checks quickKeyPair against
+// tls.X509KeyPair: for each key encoding it takes, the same chain, leaf and
+// key; for anything else (another encoding under a label, a key of another
+// certificate) it declines, leaving the answer to crypto/tls.
+func TestQuickKeyPair_AgreesWithCryptoTLS(t *testing.T) {
+	ecKey := testpki.NewKey(t)
+	rsaKey := testpki.NewRSAKey(t)
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := issue(t, testpki.LeafSpec{Names: []string{"q.example"}, Key: ecKey})
+	rsaLeaf := issue(t, testpki.LeafSpec{Names: []string{"q.example"}, Key: rsaKey})
+	ed := issue(t, testpki.LeafSpec{Names: []string{"q.example"}, Key: edKey})
+	block := func(typ string, der []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+	}
+	pkcs8 := func(k any) []byte { der, err := x509.MarshalPKCS8PrivateKey(k); return block("PRIVATE KEY", der, err) }
+	sec1, err := x509.MarshalECPrivateKey(ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		chain []byte
+		key   []byte
+		quick bool
+	}{
+		{"ec-pkcs8", ec.FullchainPEM(), pkcs8(ecKey), true},
+		{"ec-sec1", ec.FullchainPEM(), block("EC PRIVATE KEY", sec1, nil), true},
+		{"rsa-pkcs1", rsaLeaf.FullchainPEM(), block("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey), nil), true},
+		{"rsa-pkcs8", rsaLeaf.FullchainPEM(), pkcs8(rsaKey), true},
+		{"ed25519-pkcs8", ed.FullchainPEM(), pkcs8(edKey), true},
+		{"sec1-labelled-pkcs8", ec.FullchainPEM(), block("PRIVATE KEY", sec1, nil), false},
+		{"other-certificate", rsaLeaf.FullchainPEM(), pkcs8(ecKey), false},
+		{"no-certificate", nil, pkcs8(ecKey), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := quickKeyPair(tc.chain, tc.key)
+			if ok != tc.quick {
+				t.Fatalf("quickKeyPair ok = %v, want %v", ok, tc.quick)
+			}
+			if !ok {
+				return
+			}
+			want, err := tls.X509KeyPair(tc.chain, tc.key)
+			if err != nil {
+				t.Fatalf("quickKeyPair took a pair crypto/tls refuses: %v", err)
+			}
+			if !reflect.DeepEqual(got.Certificate, want.Certificate) || !bytes.Equal(got.Leaf.Raw, want.Leaf.Raw) {
+				t.Error("chain or leaf differ from crypto/tls's")
+			}
+			if !got.PrivateKey.(crypto.Signer).Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(want.PrivateKey.(crypto.Signer).Public()) {
+				t.Error("key differs from crypto/tls's")
+			}
+		})
+	}
 }
