@@ -13,8 +13,9 @@ import (
 )
 
 // parsePEM decodes and validates a PEM chain and key into an entry.
-// crypto/tls decodes the chain, parses the leaf and the key and checks that
-// they match; when it refuses, pemError says why with a sentinel.
+// quickKeyPair, or crypto/tls for what it declines, decodes the chain, parses
+// the leaf and the key and checks that they match; when crypto/tls refuses,
+// pemError says why with a sentinel.
 func (b *Binder) parsePEM(name string, fullchainPEM, keyPEM []byte, names []string) (*entry, error) {
 	return b.parsePEMAt(name, fullchainPEM, keyPEM, names, checks{now: b.now()})
 }
