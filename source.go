@@ -53,7 +53,8 @@ func (s binderSource) Load(ctx context.Context, names []string) ([]bindings.Load
 	}
 	out := make([]bindings.Loaded, len(active))
 	for i, a := range active {
-		out[i] = bindings.Loaded{Name: a.Name, FullchainPEM: a.FullchainPEM, KeyPEM: a.KeyPEM, Names: a.Domains, Revision: a.Revision}
+		out[i] = bindings.Loaded{Name: a.Name, FullchainPEM: a.FullchainPEM, KeyPEM: a.KeyPEM, Names: a.Domains, Revision: a.Revision,
+			ChainVerified: a.ChainVerified}
 		if a.KeyHeldElsewhere {
 			out[i].Skip = "no private key: it is held elsewhere (certificate ordered with a CSR)"
 		}

@@ -13,7 +13,12 @@
 # for the apply benchmarks (bench/apply_test.go) the range over the runs of
 # apply's wall time, of `renew --all --force --workers 8` over the same
 # certificates in the same runs and of their ratio, and apply against
-# certbot's 155.7 s for 50 names (issue 12's baseline, not measured here).
+# certbot's 155.7 s for 50 names (issue 12's baseline, not measured here);
+# and the scale figures of issue 12 with their goals: the binder load of
+# 10,000 certificates (and its ratio to the same load with every check on one
+# CPU), "what is due" at 100,000 certificates with none
+# due (and its ratio to 10,000), the daemon's start and memory at 1,000,
+# 10,000 and 100,000 certificates, and its memory growth per certificate.
 #
 # Environment:
 #   BENCH_COUNT    runs of each benchmark (go test -count), default 3
@@ -24,9 +29,10 @@
 #   CERTCTL_BENCH_1000=1  also run BenchmarkApply1000 (1,000 certificates
 #                  through `certctl apply`: 20-40 s of both cores per run)
 #
-# Only bash and awk are needed besides Go. The first run of ./bench/ builds a
-# store of 10,000 certificates (a few seconds) and caches it in
-# $TMPDIR/certctl-bench/ for later runs. The etcd benchmarks start an
+# Only bash and awk are needed besides Go. The first run of ./bench/ builds
+# stores of 1,000, 10,000 and 100,000 certificates (about 10 s per 10,000;
+# the largest takes 430 MB) and caches them in $TMPDIR/certctl-bench/ for
+# later runs. The etcd benchmarks start an
 # embedded etcd member (on 127.0.0.1) and fill it with those 10,000
 # certificates once per run (about 20 s); BenchmarkPropagation re-executes
 # the test binary as three helper processes.
@@ -108,6 +114,14 @@ awk '
 			}
 		}
 	}
+	# Other metrics (cpu-s/op, ready-s of the daemon, kB): the minimum.
+	for (i = 3; i < NF; i += 2) {
+		u = $(i + 1)
+		if (u == "cpu-s/op" || u == "ready-s" || u ~ /-kB$/) {
+			v = $i + 0
+			if (!((key, u) in cm) || v < cm[key, u]) { cm[key, u] = v }
+		}
+	}
 	# Percentile metrics (BenchmarkPropagation): keep the worst run.
 	for (i = 3; i < NF; i += 2) {
 		u = $(i + 1)
@@ -187,6 +201,34 @@ END {
 	}
 	if (odFirst > 0) {
 		printf "on-demand first handshake (order against the in-process Pebble): %s\n", human(odFirst)
+	}
+	scale()
+}
+# scale prints the figures of issue 12 "Scale" that this run measured.
+function scale(   l, f, o, d1, d10, d100, sz, k, n) {
+	l = "bench\tBenchmarkBinderLoad10k"; f = "bench\tBenchmarkBinderLoad10kFullCheck"; o = "bench\tBenchmarkBinderLoad10kFullCheckOneCPU"
+	if (l in ns) {
+		printf "binder load of 10,000: %s (goal <= 0.3 s), %.2f cpu-s", human(ns[l]), cm[l, "cpu-s/op"]
+		if (o in ns) { printf "; / every check on one CPU (in-tree baseline): %.2f (%s, %.2f cpu-s)", ns[l] / ns[o], human(ns[o]), cm[o, "cpu-s/op"] }
+		if (f in ns) { printf "; / full check: %.2f", ns[l] / ns[f] }
+		print ""
+	}
+	d10 = "bench\tBenchmarkDueNone/10k"; d100 = "bench\tBenchmarkDueNone/100k"
+	if (d100 in ns) {
+		printf "Due with none due at 100,000: %s (goal <= 1 ms)", human(ns[d100])
+		if (d10 in ns && ns[d10] > 0) { printf "; 100k / 10k: %.2f (1 means it does not grow)", ns[d100] / ns[d10] }
+		print ""
+	}
+	split("1k 10k 100k", sz, " ")
+	for (k = 1; k <= 3; k++) {
+		n = "bench\tBenchmarkDaemonStart/" sz[k]
+		if ((n, "ready-s") in cm) {
+			printf "daemon start, %4s certificates: ready %.3f s, VmRSS %.1f MiB, RssAnon %.1f MiB, VmHWM %.1f MiB; after one /metrics scrape: VmRSS %.1f MiB, RssAnon %.1f MiB\n", sz[k], cm[n, "ready-s"], cm[n, "rss-kB"] / 1024, cm[n, "anon-kB"] / 1024, cm[n, "hwm-kB"] / 1024, cm[n, "scraped-rss-kB"] / 1024, cm[n, "scraped-anon-kB"] / 1024
+		}
+	}
+	d1 = "bench\tBenchmarkDaemonStart/1k"; d10 = "bench\tBenchmarkDaemonStart/10k"
+	if ((d1, "anon-kB") in cm && (d10, "anon-kB") in cm) {
+		printf "daemon memory per certificate (10k - 1k) / 9,000 (goal < 10 KiB): RssAnon %.2f KiB at start, %.2f KiB after a /metrics scrape; VmRSS %.2f KiB at start\n", (cm[d10, "anon-kB"] - cm[d1, "anon-kB"]) / 9000, (cm[d10, "scraped-anon-kB"] - cm[d1, "scraped-anon-kB"]) / 9000, (cm[d10, "rss-kB"] - cm[d1, "rss-kB"]) / 9000
 	}
 }
 ' "$out"

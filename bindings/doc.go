@@ -16,7 +16,10 @@
 // reloaded as well; [Source] is what [Binder.Watch] and [Binder.Sync] follow to
 // pick up certificates renewed by another process: a generation counter, a
 // revision per certificate, and a batch read giving one [Loaded] per
-// certificate (the certctl package makes a store one). A Source that is also
+// certificate (the certctl package makes a store one). Sync validates the
+// certificates it reads on GOMAXPROCS goroutines, and skips the chain
+// signatures a source vouches for ([Loaded].ChainVerified; never the key
+// match, dates or names). A Source that is also
 // a [Notifier] pushes its changes: Watch then syncs on each notification and
 // polls only as a safety net ([SafetyPoll]).
 //

@@ -103,7 +103,7 @@ func (c *ClientAuth) SetCAs(caPEM []byte) error {
 	if len(ders) == 0 {
 		return fmt.Errorf("client CAs: %w", ErrNoCertificate)
 	}
-	cas, err := parseChain("client CAs", nil, ders)
+	cas, err := parseChain("client CAs", nil, ders, nil)
 	if err != nil {
 		return err
 	}

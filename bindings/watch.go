@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -60,28 +61,95 @@ type Loaded struct {
 	// private key is held elsewhere): Sync leaves it out (removing a
 	// version served before), logs the reason and reports no error.
 	Skip string
+	// ChainVerified vouches that the source checked, when it stored the
+	// certificate, that these very FullchainPEM bytes are at least two
+	// certificates, each signed by the next, the last not a self-signed root
+	// (as certctl's store does: store.ActivePEM.ChainVerified). Sync then
+	// skips those signature checks, the bulk of its work, unless
+	// Options.Roots is set. It still checks everything else: the key
+	// matches the leaf, the leaf and its issuers are valid now, the leaf
+	// covers Names. A source that cannot vouch leaves it false.
+	ChainVerified bool
 }
 
 // batchSize bounds how many names one Load call reads.
 const batchSize = 1000
 
-// loadChanged reads names from src in batches of batchSize. A name missing
-// from the returned map was not found, or its batch failed with the returned
-// error.
-func loadChanged(ctx context.Context, src Source, names []string) (map[string]Loaded, error) {
+// minPerWorker is the fewest certificates that make Sync start another
+// validating goroutine.
+const minPerWorker = 64
+
+// loaded is one certificate read by Sync and its validation.
+type loaded struct {
+	l   Loaded
+	e   *entry
+	err error
+}
+
+// loadChanged reads names from src in batches of batchSize and validates
+// each certificate read at now, on up to GOMAXPROCS goroutines, which work
+// on one batch while the next is read (src itself is called from this
+// goroutine only). A name missing from the returned map was not found, or
+// its batch failed with the returned error.
+func (b *Binder) loadChanged(ctx context.Context, src Source, names []string, now time.Time) (map[string]*loaded, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	out := make(map[string]Loaded, len(names))
+	ck := checks{now: now, issuers: new(issuerCache)}
+	validate := func(p *loaded) {
+		if err := ctx.Err(); err != nil {
+			p.err = err // Sync stops at the first name and retries them all
+			return
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				p.e, p.err = nil, fmt.Errorf("%s: validating: panic: %v", p.l.Name, r)
+			}
+		}()
+		if p.l.Skip != "" {
+			return // not served: nothing to check
+		}
+		c := ck
+		c.chainVerified = p.l.ChainVerified
+		p.e, p.err = b.parsePEMAt(p.l.Name, p.l.FullchainPEM, p.l.KeyPEM, p.l.Names, c)
+	}
+	workers := min(runtime.GOMAXPROCS(0), (len(names)+minPerWorker-1)/minPerWorker)
+	var (
+		work chan *loaded
+		wg   sync.WaitGroup
+	)
+	if workers > 1 {
+		work = make(chan *loaded, batchSize)
+		for range workers {
+			wg.Go(func() {
+				for p := range work {
+					validate(p)
+				}
+			})
+		}
+		// Deferred, so that the workers also end when src panics (Watch
+		// recovers it); the caller reads the results after they ended.
+		defer func() {
+			close(work)
+			wg.Wait()
+		}()
+	}
+	out := make(map[string]*loaded, len(names))
 	var errs []error
 	for i := 0; i < len(names); i += batchSize {
-		loaded, err := src.Load(ctx, names[i:min(i+batchSize, len(names))])
+		batch, err := src.Load(ctx, names[i:min(i+batchSize, len(names))])
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, l := range loaded {
-			out[l.Name] = l
+		for _, l := range batch {
+			p := &loaded{l: l}
+			out[l.Name] = p
+			if work != nil {
+				work <- p
+			} else {
+				validate(p)
+			}
 		}
 	}
 	return out, errors.Join(errs...)
@@ -98,8 +166,9 @@ type sourceState struct {
 // Sync makes the binder match src in one pass. If src's generation is the one
 // of the last complete pass it returns at once, without calling Revisions.
 // Otherwise it loads every certificate whose revision changed, validates it as
-// Set does, drops the bindings whose names disappeared from src, and publishes
-// all of it as one snapshot.
+// Set does (without the chain signatures a source vouches for: see
+// [Loaded].ChainVerified), drops the bindings whose names disappeared from
+// src, and publishes all of it as one snapshot.
 //
 // A certificate refused by validation is reported (Options.OnError, logs) and
 // not tried again until its revision changes; the binding keeps its previous
@@ -135,11 +204,11 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 	}
 
 	var (
-		errs     []error
-		retry    bool // a read failed: do the pass again next time
-		loaded   []*entry
-		newRevs  = maps.Clone(st.revs)
-		removing []string
+		errs      []error
+		retry     bool // a read failed: do the pass again next time
+		installed []*entry
+		newRevs   = maps.Clone(st.revs)
+		removing  []string
 	)
 	if newRevs == nil {
 		newRevs = make(map[string]uint64, len(revs))
@@ -150,14 +219,14 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 			changed = append(changed, name)
 		}
 	}
-	fetched, loadErr := loadChanged(ctx, src, changed)
+	fetched, loadErr := b.loadChanged(ctx, src, changed, b.now())
 	for _, name := range changed {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			retry = true
 			break
 		}
-		l, ok := fetched[name]
+		p, ok := fetched[name]
 		if !ok {
 			err := loadErr
 			if err == nil {
@@ -169,21 +238,20 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 			retry = true
 			continue
 		}
-		newRevs[name] = l.Revision
-		if l.Skip != "" {
-			b.log.Info("certificate not served", "name", name, "reason", l.Skip)
+		newRevs[name] = p.l.Revision
+		if p.l.Skip != "" {
+			b.log.Info("certificate not served", "name", name, "reason", p.l.Skip)
 			if _, ok := st.revs[name]; ok {
 				removing = append(removing, name)
 			}
 			continue
 		}
-		e, err := b.parsePEM(name, l.FullchainPEM, l.KeyPEM, l.Names)
-		if err != nil {
-			b.refused(name, err)
-			errs = append(errs, err)
+		if p.err != nil {
+			b.refused(name, p.err)
+			errs = append(errs, p.err)
 			continue
 		}
-		loaded = append(loaded, e)
+		installed = append(installed, p.e)
 	}
 	for name := range st.revs {
 		if _, ok := revs[name]; !ok {
@@ -193,22 +261,22 @@ func (b *Binder) Sync(ctx context.Context, src Source) error {
 	}
 
 	b.update(func(t *txn) {
-		for _, e := range loaded {
+		for _, e := range installed {
 			t.put(e)
 		}
 		for _, name := range removing {
 			t.remove(name)
 		}
 	})
-	for _, e := range loaded {
+	for _, e := range installed {
 		b.log.Debug("certificate installed", "name", e.name, "serial", serialHex(e.cert.Leaf),
 			"not_after", e.cert.Leaf.NotAfter, "names", len(e.names), "source_revision", newRevs[e.name])
 	}
 	for _, name := range removing {
 		b.log.Debug("certificate removed", "name", name, "reason", "gone from source")
 	}
-	if len(loaded)+len(removing)+len(errs) > 0 {
-		b.log.Info("source synced", "generation", gen, "installed", len(loaded), "removed", len(removing),
+	if len(installed)+len(removing)+len(errs) > 0 {
+		b.log.Info("source synced", "generation", gen, "installed", len(installed), "removed", len(removing),
 			"failed", len(errs))
 	}
 	st.revs = newRevs

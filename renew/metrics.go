@@ -138,7 +138,7 @@ func (m *Metrics) certificates() ([]*store.Certificate, error) {
 	if loaded && gen == cacheGen {
 		return cache, nil
 	}
-	certs, err := m.svc.Store.List(ctx)
+	certs, err := listViews(ctx, m.svc.Store)
 	if err != nil {
 		return stale(err)
 	}
@@ -146,6 +146,47 @@ func (m *Metrics) certificates() ([]*store.Certificate, error) {
 	m.cache, m.cacheGen, m.loaded = certs, gen, true
 	m.mu.Unlock()
 	return certs, nil
+}
+
+// recordWalker is the optional capability of a store to visit its records
+// one at a time (every store.Backend has it).
+type recordWalker interface {
+	Each(ctx context.Context, fn func(*store.Certificate) error) error
+}
+
+var _ recordWalker = store.Backend(nil)
+
+// listViews returns the metricsView of every record of st, reading them
+// one at a time when st can, so that a scrape never holds every full record
+// at once (with 100,000 certificates that is hundreds of MB).
+func listViews(ctx context.Context, st Store) ([]*store.Certificate, error) {
+	if w, ok := st.(recordWalker); ok {
+		var out []*store.Certificate
+		err := w.Each(ctx, func(c *store.Certificate) error {
+			out = append(out, metricsView(c))
+			return nil
+		})
+		return out, err
+	}
+	certs, err := st.List(ctx)
+	for i, c := range certs {
+		certs[i] = metricsView(c)
+	}
+	return certs, err
+}
+
+// metricsView is what Collect reads of c, kept until the store changes:
+// its name, renewal and ARI state and its active version without the PEM
+// blocks and keys (about 1 KiB per certificate instead of the 2-3 KiB of
+// each kept version's PEM; and no private key stays in memory for metrics).
+func metricsView(c *store.Certificate) *store.Certificate {
+	out := &store.Certificate{Name: c.Name, Active: c.Active, ARI: c.ARI, Renewal: c.Renewal, Revision: c.Revision}
+	if v := c.ActiveVersion(); v != nil {
+		a := *v
+		a.CertPEM, a.ChainPEM, a.KeyPEM, a.SealedKey = nil, nil, nil, nil
+		out.Versions = []store.Version{a}
+	}
+	return out
 }
 
 // Observe records a manager event.

@@ -19,6 +19,12 @@ type Backend interface {
 	// names, in the order of names, leaving out names without a record or
 	// without an active version.
 	LoadActive(ctx context.Context, names []string) ([]ActivePEM, error)
+	// Each calls fn with every certificate, sorted by name, decoded one at a
+	// time: what List returns without holding every record at once. fn runs
+	// during the read (on bbolt, inside its read transaction, so writers
+	// wait): it must be quick and must not use the store. An error from fn
+	// stops the walk and is returned, wrapped.
+	Each(ctx context.Context, fn func(*Certificate) error) error
 	// Location says where the store is, for messages: a file path or an
 	// etcd URL without credentials.
 	Location() string

@@ -131,6 +131,7 @@ func encodeCert(s *sealer, c *Certificate, now time.Time) (rec Certificate, data
 		rec.Created = now
 	}
 	rec.Updated = now
+	rec.chainChecked = chainMark(&rec)
 	data, err = marshalCert(s, &rec)
 	return rec, data, err
 }
@@ -144,20 +145,29 @@ func marshalCert(s *sealer, rec *Certificate) ([]byte, error) {
 		v := &stored.Versions[i]
 		v.KeyPEM, v.SealedKey = s.storedKey(v.KeyPEM, v.SealedKey, certAAD(rec.Name, v.Seq))
 	}
-	data, err := json.Marshal(&stored)
+	data, err := json.Marshal(storedCert{Certificate: &stored, ChainChecked: rec.chainChecked})
 	if err != nil {
 		return nil, fmt.Errorf("%s: encoding record: %w", rec.Name, err)
 	}
 	return data, nil
 }
 
+// storedCert is the JSON of a stored record: the Certificate and its chain
+// check mark, which callers of the package cannot set.
+type storedCert struct {
+	*Certificate
+	ChainChecked []byte `json:"chain_checked,omitempty"`
+}
+
 // decodeCert unmarshals a stored record into a new Certificate with the
 // given revision, opening its sealed keys with s where it can.
 func decodeCert(s *sealer, name string, v []byte, rev uint64) (*Certificate, error) {
 	c := new(Certificate)
-	if err := json.Unmarshal(v, c); err != nil {
+	sc := storedCert{Certificate: c}
+	if err := json.Unmarshal(v, &sc); err != nil {
 		return nil, fmt.Errorf("%s: decoding record: %w: %w", name, ErrCorrupt, err)
 	}
+	c.chainChecked = sc.ChainChecked
 	for i := range c.Versions {
 		ver := &c.Versions[i]
 		ver.KeyPEM, ver.SealedKey, ver.keyErr = s.openKey(ver.KeyPEM, ver.SealedKey, certAAD(c.Name, ver.Seq))

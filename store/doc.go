@@ -8,7 +8,10 @@
 // small compare-and-swap key-value space with expiry, for challenge answers
 // a fleet shares), a batch loader (LoadActive, returning [ActivePEM]
 // values for a hot-reload binder; this package imports no other certctl
-// package), Location and Close. [DB] is the bbolt backend, opened with
+// package), a one-record-at-a-time walk (Each), Location and Close. Put
+// marks a record whose active chain it found signed link by link
+// (chaincheck.go), which LoadActive reports as [ActivePEM].ChainVerified.
+// [DB.PutAll] writes many records in one transaction. [DB] is the bbolt backend, opened with
 // [Open]; [Etcd] the etcd backend, opened with [OpenEtcd], which also
 // implements [Watcher] (a push of changes; bbolt readers poll
 // [Store.Generation]).

@@ -189,12 +189,19 @@ func (e *Etcd) revisionsAt(ctx context.Context, rev int64) (map[string]uint64, i
 
 // List returns every certificate sorted by name, as of one revision.
 func (e *Etcd) List(ctx context.Context) ([]*Certificate, error) {
+	var out []*Certificate
+	err := e.Each(ctx, func(c *Certificate) error { out = append(out, c); return nil })
+	return out, err
+}
+
+// Each calls fn with every certificate sorted by name, as of one revision,
+// decoded one at a time as the pages of records arrive (see [Backend]).
+func (e *Etcd) Each(ctx context.Context, fn func(*Certificate) error) error {
 	revs, rev, err := e.revisionsAt(ctx, 0)
 	if err != nil {
-		return nil, fmt.Errorf("listing: %w", err)
+		return fmt.Errorf("listing: %w", err)
 	}
 	p := e.pfx + "certs/"
-	out := make([]*Certificate, 0, len(revs))
 	_, err = e.rangePrefix(ctx, rev, p, etcdPageRecords, false, func(kv *mvccpb.KeyValue) error {
 		name := strings.TrimPrefix(string(kv.Key), p)
 		if revs[name] == 0 {
@@ -204,13 +211,12 @@ func (e *Etcd) List(ctx context.Context) ([]*Certificate, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, c)
-		return nil
+		return fn(c)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing: %w", err)
+		return fmt.Errorf("listing: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Due returns the certificates whose Renewal.Next is at or before before,
@@ -452,6 +458,7 @@ func (e *Etcd) Put(ctx context.Context, c *Certificate) error {
 	c.Created = rec.Created
 	c.Updated = rec.Updated
 	c.Revision = gen
+	c.chainChecked = rec.chainChecked
 	return nil
 }
 

@@ -66,6 +66,10 @@ type Certificate struct {
 	// at which this record was last written. Put compares it with the stored
 	// one; 0 means the record must not exist yet.
 	Revision uint64 `json:"-"`
+
+	// chainChecked is the chain check mark of the active version (see
+	// chaincheck.go): stored by Put, read back with the record.
+	chainChecked []byte
 }
 
 // Challenge holds the settings of the ACME challenge used for a certificate.

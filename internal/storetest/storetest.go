@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certctl/certctl/internal/testpki"
 	"github.com/certctl/certctl/store"
 )
 
@@ -30,9 +31,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"ConcurrentWritersOfDifferentRecords", testConcurrentRecords},
 		{"UpdateConcurrent", testUpdateConcurrent},
 		{"ListSortedByName", testList},
+		{"EachSortedByNameAndStops", testEach},
 		{"DueOrderAndIndex", testDue},
 		{"Accounts", testAccounts},
 		{"LoadActive", testLoadActive},
+		{"LoadActiveChainVerified", testChainVerified},
 		{"LockExcludesGoroutines", testLockGoroutines},
 		{"LockWaitStopsWithContext", testLockContext},
 		{"CanceledContext", testCanceled},
@@ -425,6 +428,32 @@ func testList(t *testing.T, b store.Backend) {
 	}
 }
 
+// testEach checks that Each visits the records List returns, in the same
+// order and with the same content, and stops at fn's first error.
+func testEach(t *testing.T, b store.Backend) {
+	ctx := bg(t)
+	for _, n := range []string{"c.example", "a.example", "b.example"} {
+		mustPut(t, b, cert(n, t0))
+	}
+	list, err := b.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []*store.Certificate
+	if err := b.Each(ctx, func(c *store.Certificate) error { seen = append(seen, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seen, list) {
+		t.Fatalf("Each visited %v, List returned %v", names(seen), names(list))
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err = b.Each(ctx, func(*store.Certificate) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Each with fn failing: %v after %d calls; want stop after 1", err, calls)
+	}
+}
+
 func testDue(t *testing.T, b store.Backend) {
 	ctx := bg(t)
 	later := t0.Add(time.Hour)
@@ -594,6 +623,90 @@ func testLoadActive(t *testing.T, b store.Backend) {
 			t.Fatalf("LoadActive out of order: %s before %s", got[i-1].Name, got[i].Name)
 		}
 	}
+}
+
+// testChainVerified checks ActivePEM.ChainVerified: set for an active
+// chain signed link by link (the store checked it at Put), never for a chain
+// that is not, nor one ending in a self-signed root, nor a lone leaf, and
+// recomputed when the active version changes.
+func testChainVerified(t *testing.T, b store.Backend) {
+	ctx := bg(t)
+	now := time.Now()
+	root := testpki.NewRoot(t, "Conformance Root")
+	inter := root.SubCA(t, "Conformance Intermediate", now.Add(-time.Hour), now.Add(48*time.Hour))
+	other := root.SubCA(t, "Other Intermediate", now.Add(-time.Hour), now.Add(48*time.Hour))
+	leaf := func(name string) *testpki.Leaf { return inter.Issue(t, testpki.LeafSpec{Names: []string{name}}) }
+	rec := func(name string, l *testpki.Leaf, chainPEM []byte) *store.Certificate {
+		c := &store.Certificate{Name: name, Domains: []string{name}, KeyType: "ec256",
+			Challenge: store.Challenge{Type: "http-01"}, Directory: "https://127.0.0.1:14000/dir"}
+		c.AddVersion(store.Version{Seq: 1, Serial: l.Serial(), CertPEM: l.CertPEM(), ChainPEM: chainPEM, KeyPEM: l.KeyPEM(t),
+			NotBefore: l.Cert.NotBefore, NotAfter: l.Cert.NotAfter})
+		return c
+	}
+	good := rec("good.example", leaf("good.example"), inter.PEM())
+	cases := []struct {
+		c    *store.Certificate
+		want bool
+	}{
+		{good, true},
+		{rec("wrong-issuer.example", leaf("wrong-issuer.example"), other.PEM()), false},
+		{rec("with-root.example", leaf("with-root.example"), append(inter.PEM(), root.PEM()...)), false},
+		{rec("lone.example", leaf("lone.example"), nil), false},
+		{rec("garbage.example", leaf("garbage.example"), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")), false},
+	}
+	var names []string
+	want := map[string]bool{}
+	for _, tc := range cases {
+		mustPut(t, b, tc.c)
+		names = append(names, tc.c.Name)
+		want[tc.c.Name] = tc.want
+	}
+	check := func(when string) {
+		t.Helper()
+		got, err := b.LoadActive(ctx, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(names) {
+			t.Fatalf("%s: LoadActive returned %d certificates, want %d", when, len(got), len(names))
+		}
+		for _, a := range got {
+			if a.ChainVerified != want[a.Name] {
+				t.Errorf("%s: %s: ChainVerified = %v, want %v", when, a.Name, a.ChainVerified, want[a.Name])
+			}
+		}
+	}
+	check("after Put")
+
+	// Read back and written again unchanged: still verified.
+	if _, err := store.Update(ctx, b, "good.example", func(c *store.Certificate) error {
+		c.Renewal.Reason = "touched"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a rewrite")
+
+	// A new active version with a chain that does not sign it: not
+	// verified; rolled back to the first version: verified again.
+	bad := leaf("good.example")
+	if _, err := store.Update(ctx, b, "good.example", func(c *store.Certificate) error {
+		c.AddVersion(store.Version{Seq: 2, Serial: bad.Serial(), CertPEM: bad.CertPEM(), ChainPEM: other.PEM(),
+			KeyPEM: bad.KeyPEM(t), NotBefore: bad.Cert.NotBefore, NotAfter: bad.Cert.NotAfter})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want["good.example"] = false
+	check("after activating a badly chained version")
+	if _, err := store.Update(ctx, b, "good.example", func(c *store.Certificate) error {
+		c.Active = 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want["good.example"] = true
+	check("after rolling back")
 }
 
 func testLockGoroutines(t *testing.T, b store.Backend) {
