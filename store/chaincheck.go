@@ -3,8 +3,8 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/pem"
+
+	"github.com/certctl/certctl/internal/certpem"
 )
 
 // A record carries a chain check mark (JSON "chain_checked", never set by
@@ -63,20 +63,9 @@ func markMatches(c *Certificate, fullchain []byte) bool {
 // chain ending in a self-signed root is left unmarked (the binder verifies
 // it in full, path constraints included).
 func chainSigned(fullchain []byte) bool {
-	var chain []*x509.Certificate
-	for rest := fullchain; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return false
-		}
-		chain = append(chain, c)
+	chain, err := certpem.ParseChain(fullchain)
+	if err != nil {
+		return false
 	}
 	if len(chain) < 2 {
 		return false
