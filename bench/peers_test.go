@@ -175,12 +175,12 @@ func verifyLeaf(b *testing.B, srv *acmetest.Server, name string, chainPEM []byte
 	}
 }
 
-// legoObtain50 is what a lego program issuing 50 new certificates with 8
-// goroutines does: a new account key, lego.NewConfig, a registered account,
-// then 8 goroutines each obtaining its share of names with
-// client.Certificate.Obtain over provider. It returns the certificates by
-// name.
-func legoObtain50(b *testing.B, srv *acmetest.Server, names []string, provider challenge.Provider) map[string][]byte {
+// legoObtain50 is what a lego program issuing 50 new certificates with
+// goroutines goroutines does: a new account key, lego.NewConfig, a
+// registered account, then the goroutines each obtaining its share of names
+// with client.Certificate.Obtain over provider. It returns the certificates
+// by name.
+func legoObtain50(b *testing.B, srv *acmetest.Server, names []string, provider challenge.Provider, goroutines int) map[string][]byte {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		b.Fatal(err)
@@ -206,11 +206,11 @@ func legoObtain50(b *testing.B, srv *acmetest.Server, names []string, provider c
 		certs = make(map[string][]byte, len(names))
 		errs  []error
 	)
-	for g := range legoGoroutines {
+	for g := range goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := g; i < len(names); i += legoGoroutines {
+			for i := g; i < len(names); i += goroutines {
 				res, err := client.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{names[i]}, Bundle: true})
 				mu.Lock()
 				if err != nil {
@@ -237,18 +237,24 @@ func legoObtain50(b *testing.B, srv *acmetest.Server, names []string, provider c
 // own http01.ProviderServer, which binds the port for one challenge at a
 // time, so the goroutines take turns with it; shared is a responder of the
 // program's own serving every pending token from one server, lego's best
-// case. lego-s is the wall time of one run, account included.
+// case; shared-32 is the same with 32 goroutines, the concurrency of
+// certctl apply's default 32 workers. lego-s is the wall time of one run,
+// account included.
 func BenchmarkPeerLego50(b *testing.B) {
 	legolog.Logger = stdlog.New(io.Discard, "", 0)
+	providerServer := func(_ *testing.B, addr string) challenge.Provider {
+		host, port, _ := net.SplitHostPort(addr)
+		return &serialProvider{ps: http01.NewProviderServer(host, port)}
+	}
+	shared := func(b *testing.B, addr string) challenge.Provider { return newSharedResponder(b, addr) }
 	providers := []struct {
-		name string
-		make func(b *testing.B, addr string) challenge.Provider
+		name       string
+		make       func(b *testing.B, addr string) challenge.Provider
+		goroutines int
 	}{
-		{"providerserver", func(_ *testing.B, addr string) challenge.Provider {
-			host, port, _ := net.SplitHostPort(addr)
-			return &serialProvider{ps: http01.NewProviderServer(host, port)}
-		}},
-		{"shared", func(b *testing.B, addr string) challenge.Provider { return newSharedResponder(b, addr) }},
+		{"providerserver", providerServer, legoGoroutines},
+		{"shared", shared, legoGoroutines},
+		{"shared-32", shared, 32},
 	}
 	for _, p := range providers {
 		b.Run(fmt.Sprintf("latency=%s/%s", applyLatency, p.name), func(b *testing.B) {
@@ -263,7 +269,7 @@ func BenchmarkPeerLego50(b *testing.B) {
 				}
 				b.StartTimer()
 				start := time.Now()
-				certs := legoObtain50(b, srv, names, provider)
+				certs := legoObtain50(b, srv, names, provider, p.goroutines)
 				d := time.Since(start)
 				b.StopTimer()
 				for _, n := range names {

@@ -16,7 +16,9 @@
 # certbot's 155.7 s for 50 names (issue 12's figure); for the peers
 # (bench/peers_test.go: lego v4 as a library with 8 goroutines, certbot one
 # process per name) their wall times for 50 new certificates at 1 s of CA
-# latency and their ratios to certctl apply of the same run.
+# latency and their ratios to certctl apply of the same run (and apply
+# --workers 8 of BenchmarkApplyWorkers, the goroutines of issue 12's lego
+# figure, when it ran too).
 #
 # Environment:
 #   BENCH_COUNT    runs of each benchmark (go test -count), default 3
@@ -214,6 +216,10 @@ END {
 			printf "peers, same run, 50 new P-256 certificates at 1 s of CA latency (best run of each; ratio = peer / certctl apply, > 1 means certctl is faster):\n"
 			printf "  %-60s %7.2f s\n", "certctl apply (default workers)", amin[ap1, "apply-s"]
 			printf "  %-60s %7.2f s   renew8 / certctl apply: %.1fx\n", "certctl renew --all --force --workers 8 (the same 50)", amin[ap1, "renew8-s"], amin[ap1, "renew8-s"] / amin[ap1, "apply-s"]
+			aw8 = "BenchmarkApplyWorkers/latency=1s/workers=8"
+			if ((aw8, "wall-s") in amin) {
+				printf "  %-60s %7.2f s   (BenchmarkApplyWorkers, same run)\n", "certctl apply --workers 8", amin[aw8, "wall-s"]
+			}
 		} else {
 			print "peers, same run (no BenchmarkApply50New/latency=1s in this run, so no ratios):"
 		}
@@ -221,7 +227,10 @@ END {
 			a = pord[k]; label = ""; v = 0
 			if (a ~ /^BenchmarkPeerLego50/ && ((a, "lego-s") in pmin)) {
 				sn = a; sub(/.*\//, "", sn)
-				label = "lego library, 8 goroutines, " (sn == "providerserver" ? "http01.ProviderServer" : "shared responder")
+				if (sn == "providerserver") { label = "lego library, 8 goroutines, http01.ProviderServer" }
+				else if (sn == "shared") { label = "lego library, 8 goroutines, shared responder" }
+				else if (sn == "shared-32") { label = "lego library, 32 goroutines, shared responder" }
+				else { label = "lego library, " sn }
 				v = pmin[a, "lego-s"]
 			} else if (a ~ /^BenchmarkPeerCertbot50/ && ((a, "certbot50-s") in pmin)) {
 				label = "certbot, one process per name"
