@@ -8,5 +8,9 @@
 // latency: 8 overlapping `certctl issue` processes over 50 names against
 // one `renew --workers 8`, and `renew --all --force` at 4 to 32 workers) and
 // bench/run.sh, which runs every benchmark of the repository and summarizes
-// them. It has no code outside its tests.
+// them. peers_test.go measures certctl's peers, not certctl: lego v4 as a
+// library (8 goroutines, 50 new names) and certbot (one process per name,
+// only when certbot is on PATH) against the same Pebble and CA latency as
+// BenchmarkApply50New, for run.sh's same-run ratios. It has no code outside
+// its tests.
 package bench

@@ -13,8 +13,12 @@
 # for the apply benchmarks (bench/apply_test.go) the range over the runs of
 # apply's wall time, of `renew --all --force --workers 8` over the same
 # certificates in the same runs and of their ratio, and apply against
-# certbot's 155.7 s for 50 names (issue 12's baseline, not measured here);
-# and the scale figures of issue 12 with their goals: the binder load of
+# certbot's 155.7 s for 50 names (issue 12's figure); for the peers
+# (bench/peers_test.go: lego v4 as a library with 8 goroutines, certbot one
+# process per name) their wall times for 50 new certificates at 1 s of CA
+# latency and their ratios to certctl apply of the same run (and apply
+# --workers 8 of BenchmarkApplyWorkers, the goroutines of issue 12's lego
+# figure, when it ran too); and the scale figures of issue 12 with their goals: the binder load of
 # 10,000 certificates (and its ratio to the same load with every check on one
 # CPU), "what is due" at 100,000 certificates with none
 # due (and its ratio to 10,000), the daemon's start and memory at 1,000,
@@ -28,6 +32,13 @@
 #   GO             the go command, default go
 #   CERTCTL_BENCH_1000=1  also run BenchmarkApply1000 (1,000 certificates
 #                  through `certctl apply`: 20-40 s of both cores per run)
+#   CERTCTL_BENCH_CERTBOT_NAMES=N  BenchmarkPeerCertbot50 issues N names
+#                  instead of 50 and scales its time to 50 (certbot takes
+#                  about 4 s per name here)
+#
+# BenchmarkPeerCertbot50 runs only when certbot is on PATH (Debian/Ubuntu:
+# apt-get install certbot); otherwise it is skipped and the summary has no
+# certbot line. `make test` never needs certbot.
 #
 # Only bash and awk are needed besides Go. The first run of ./bench/ builds
 # stores of 1,000, 10,000 and 100,000 certificates (about 10 s per 10,000;
@@ -122,6 +133,17 @@ awk '
 			if (!((key, u) in cm) || v < cm[key, u]) { cm[key, u] = v }
 		}
 	}
+	# The peers (bench/peers_test.go): range over the runs of their wall times.
+	if (name ~ /^BenchmarkPeer/) {
+		if (!(name in pe)) { pe[name] = 1; pord[++npe] = name }
+		for (i = 3; i < NF; i += 2) {
+			u = $(i + 1); v = $i + 0
+			if (u == "lego-s" || u == "certbot-s" || u == "certbot50-s" || u == "per-cert-s" || u == "names") {
+				if (!((name, u) in pmin) || v < pmin[name, u]) { pmin[name, u] = v }
+				if (!((name, u) in pmax) || v > pmax[name, u]) { pmax[name, u] = v }
+			}
+		}
+	}
 	# Percentile metrics (BenchmarkPropagation): keep the worst run.
 	for (i = 3; i < NF; i += 2) {
 		u = $(i + 1)
@@ -197,6 +219,45 @@ END {
 			printf "%s: apply of 50 new certificates %.2f-%.2f s\n", a, amin[a, "wall-s"], amax[a, "wall-s"]
 		} else if (a ~ /^BenchmarkApply1000/ && ((a, "apply-s") in amin)) {
 			printf "%s: apply of 1,000 new certificates %.1f-%.1f s (issue 12: <= 60 s)\n", a, amin[a, "apply-s"], amax[a, "apply-s"]
+		}
+	}
+	# Peers against certctl apply of the same run, both at 1 s of CA latency.
+	ap1 = "BenchmarkApply50New/latency=1s"
+	if (npe > 0) {
+		print ""
+		if ((ap1, "apply-s") in amin) {
+			printf "peers, same run, 50 new P-256 certificates at 1 s of CA latency (best run of each; ratio = peer / certctl apply, > 1 means certctl is faster):\n"
+			printf "  %-60s %7.2f s\n", "certctl apply (default workers)", amin[ap1, "apply-s"]
+			printf "  %-60s %7.2f s   renew8 / certctl apply: %.1fx\n", "certctl renew --all --force --workers 8 (the same 50)", amin[ap1, "renew8-s"], amin[ap1, "renew8-s"] / amin[ap1, "apply-s"]
+			aw8 = "BenchmarkApplyWorkers/latency=1s/workers=8"
+			if ((aw8, "wall-s") in amin) {
+				printf "  %-60s %7.2f s   (BenchmarkApplyWorkers, same run)\n", "certctl apply --workers 8", amin[aw8, "wall-s"]
+			}
+		} else {
+			print "peers, same run (no BenchmarkApply50New/latency=1s in this run, so no ratios):"
+		}
+		for (k = 1; k <= npe; k++) {
+			a = pord[k]; label = ""; v = 0
+			if (a ~ /^BenchmarkPeerLego50/ && ((a, "lego-s") in pmin)) {
+				sn = a; sub(/.*\//, "", sn)
+				if (sn == "providerserver") { label = "lego library, 8 goroutines, http01.ProviderServer" }
+				else if (sn == "shared") { label = "lego library, 8 goroutines, shared responder" }
+				else if (sn == "shared-32") { label = "lego library, 32 goroutines, shared responder" }
+				else { label = "lego library, " sn }
+				v = pmin[a, "lego-s"]
+			} else if (a ~ /^BenchmarkPeerCertbot50/ && ((a, "certbot50-s") in pmin)) {
+				label = "certbot, one process per name"
+				v = pmin[a, "certbot50-s"]
+				if (pmin[a, "names"] != 50) {
+					label = sprintf("certbot, one process per name (%d names, %.2f s each, x 50)", pmin[a, "names"], pmin[a, "per-cert-s"])
+				}
+			}
+			if (label == "") { continue }
+			if ((ap1, "apply-s") in amin && amin[ap1, "apply-s"] > 0) {
+				printf "  %-60s %7.2f s   %s / certctl apply: %.1fx\n", label, v, (a ~ /Lego/ ? "lego library" : "certbot"), v / amin[ap1, "apply-s"]
+			} else {
+				printf "  %-60s %7.2f s\n", label, v
+			}
 		}
 	}
 	if (odFirst > 0) {
