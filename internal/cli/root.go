@@ -143,7 +143,7 @@ func newRootCmd(deps *Deps) (*cobra.Command, *globals) {
 		Use:           "certctl",
 		Short:         "Obtain, renew and hot-reload ACME certificates",
 		Long:          "certctl obtains certificates from Let's Encrypt or any ACME CA, keeps them in a store,\nrenews them before they expire and puts them into the servers that use them.",
-		Version:       deps.Version,
+		Version:       shortVersion(deps.Version),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {

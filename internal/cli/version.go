@@ -116,6 +116,14 @@ func NewCmdVersion(g *globals) *cobra.Command {
 	return cmd
 }
 
+// shortVersion is what --version prints: certctl's version as
+// `certctl version` reports it, with the same fallbacks when no version was
+// set at build time.
+func shortVersion(ldVersion string) string {
+	bi, _ := debug.ReadBuildInfo()
+	return buildVersion(ldVersion, bi, false).Version
+}
+
 // buildVersion describes the binary from the version set at build time
 // (ldflags; "" or "dev" when none was) and its build information (nil when
 // the binary has none).

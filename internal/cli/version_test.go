@@ -44,6 +44,11 @@ func TestBinary_Version(t *testing.T) {
 	if v.Lego != "v4.35.2" || v.Go != runtime.Version() || v.Version == "" || len(v.Modules) < 5 {
 		t.Errorf("version -o json: %+v", v)
 	}
+	// --version says the same version, with the same fallbacks.
+	code, out, errs = runBinary(t, "--version")
+	if code != 0 || strings.TrimSpace(out) != "certctl version "+v.Version {
+		t.Errorf("--version: exit %d, %q (want %q)\n%s", code, out, "certctl version "+v.Version, errs)
+	}
 }
 
 // runBinary runs the built certctl with args alone and returns its exit
